@@ -1,0 +1,279 @@
+"""Generations, their status history, the credit ledger, webhook deliveries and the price table."""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import ApiKey, Workspace
+
+
+class Model(models.TextChoices):
+    STANDARD = "seedance-20", "Seedance 2.0 (standard)"
+    FAST = "seedance2-fast", "Seedance 2.0 Fast"
+
+
+class AspectRatio(models.TextChoices):
+    WIDE = "16:9", "16:9 landscape"
+    TALL = "9:16", "9:16 portrait"
+    SQUARE = "1:1", "1:1 square"
+    PORTRAIT = "3:4", "3:4 portrait"
+    CLASSIC = "4:3", "4:3 classic"
+    CINEMA = "21:9", "21:9 cinema"
+
+
+class Mode(models.TextChoices):
+    KEYFRAME = "keyframe", "Keyframe"
+    REFERENCE = "reference", "Omni Reference"
+
+
+MIN_DURATION = 4
+MAX_DURATION = 15
+MAX_PROMPT_LENGTH = 4000
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SUBMITTING = "submitting", "Submitting"
+    WAITING = "waiting", "Waiting"
+    GENERATING = "generating", "Generating"
+    SUCCESS = "success", "Done"
+    FAIL = "fail", "Failed"
+    REJECTED = "rejected", "Rejected"
+    UNKNOWN = "unknown", "Outcome unknown"
+    STALLED = "stalled", "Stalled"
+    CANCELED = "canceled", "Canceled"
+
+
+TERMINAL_STATUSES = frozenset({Status.SUCCESS, Status.FAIL, Status.REJECTED, Status.CANCELED})
+# Submitted to Kinovi and not yet finished: these hold one of the key's concurrency slots.
+IN_FLIGHT_STATUSES = frozenset(
+    {Status.SUBMITTING, Status.WAITING, Status.GENERATING, Status.UNKNOWN, Status.STALLED}
+)
+
+
+class PriceQuerySet(models.QuerySet):
+    def current(self, model: str, at=None):
+        at = at or timezone.now()
+        return self.filter(model=model, valid_from__lte=at).order_by("-valid_from").first()
+
+
+class Price(models.Model):
+    """What a model costs from a date on. Data, not code: an operator adds a row to change it."""
+
+    model = models.CharField(max_length=40, choices=Model.choices)
+    credits_per_second = models.PositiveIntegerField()
+    upscale_4k_credits_per_second = models.PositiveIntegerField()
+    dollars_per_credit = models.DecimalField(max_digits=10, decimal_places=6)
+    valid_from = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = PriceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["model", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "valid_from"], name="one_price_per_instant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.credits_per_second}/s from {self.valid_from:%Y-%m-%d}"
+
+
+class Generation(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="generations")
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="generations"
+    )
+    api_key = models.ForeignKey(ApiKey, models.PROTECT, related_name="generations")
+    # What the user asked for: exactly the createTask inputs.
+    model = models.CharField(max_length=40, choices=Model.choices, default=Model.STANDARD)
+    prompt = models.TextField()
+    duration = models.PositiveSmallIntegerField(default=5)
+    aspect_ratio = models.CharField(
+        max_length=5, choices=AspectRatio.choices, default=AspectRatio.WIDE
+    )
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.KEYFRAME)
+    upscale_4k = models.BooleanField("4K upscale", default=False)
+    # Where it came from: a retry or a remix of another generation, part of a batch.
+    parent = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+    batch_id = models.UUIDField(null=True, blank=True)
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    task_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    estimated_credits = models.PositiveIntegerField()
+    dollars_per_credit = models.DecimalField(
+        max_digits=10, decimal_places=6, default=Decimal("0.005")
+    )
+    credits_used = models.PositiveIntegerField(null=True, blank=True)
+
+    video_url = models.URLField(max_length=1000, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    last_frame_url = models.URLField(max_length=1000, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    error_message = models.TextField(blank=True)
+    # Per-field errors from a 400, or required/available from a 402, for the detail page.
+    error_detail = models.JSONField(default=dict, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # The next moment a submit (queued) or a poll (in flight) is due; null when nothing is.
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    poll_count = models.PositiveIntegerField(default=0)
+    submit_attempts = models.PositiveSmallIntegerField(default=0)
+    callback_token_hash = models.CharField(max_length=64, blank=True)
+    # Set once a terminal state has been confirmed with recordInfo; the callback URL then dies.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    hidden = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The gallery: a workspace's newest first, with or without a status filter.
+            models.Index(fields=["workspace", "-created_at", "-id"], name="gen_gallery"),
+            models.Index(fields=["workspace", "status", "-created_at"], name="gen_gallery_status"),
+            models.Index(fields=["workspace", "creator", "-created_at"], name="gen_gallery_member"),
+            # The poller and dispatcher only ever look at unfinished rows.
+            models.Index(
+                fields=["next_poll_at"],
+                name="gen_due",
+                condition=Q(
+                    status__in=["queued", "submitting", "waiting", "generating", "unknown"]
+                ),
+            ),
+            models.Index(
+                fields=["api_key", "status"],
+                name="gen_key_in_flight",
+                condition=Q(
+                    status__in=["submitting", "waiting", "generating", "unknown", "stalled"]
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_in_flight(self) -> bool:
+        return self.status in IN_FLIGHT_STATUSES
+
+    @property
+    def estimated_dollars(self) -> Decimal:
+        return self.estimated_credits * self.dollars_per_credit
+
+    @property
+    def charged_credits(self) -> int | None:
+        """What Kinovi finally charged: nothing for a failure, creditsUsed for a success."""
+        if self.status in {Status.FAIL, Status.REJECTED, Status.CANCELED}:
+            return 0
+        return self.credits_used
+
+
+class StatusEvent(models.Model):
+    class Source(models.TextChoices):
+        SUBMIT = "submit", "Submit"
+        POLL = "poll", "Poll"
+        WEBHOOK = "webhook", "Webhook"
+        OPERATOR = "operator", "Operator"
+        SWEEPER = "sweeper", "Sweeper"
+        USER = "user", "User"
+
+    generation = models.ForeignKey(Generation, models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=Status.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["generation", "created_at"], name="event_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status} ({self.source})"
+
+
+class CreditEntry(models.Model):
+    """Append-only ledger: one row per credit movement, traceable to a generation and a person.
+
+    reserve: the estimate, when createTask is accepted (negative: credits spent).
+    capture: the correction to Kinovi's creditsUsed when it differs from the reserve.
+    refund:  the reserve given back when the task fails (positive).
+    """
+
+    class Kind(models.TextChoices):
+        RESERVE = "reserve", "Reserve"
+        CAPTURE = "capture", "Capture"
+        REFUND = "refund", "Refund"
+
+    generation = models.ForeignKey(Generation, models.PROTECT, related_name="credit_entries")
+    workspace = models.ForeignKey(Workspace, models.PROTECT, related_name="credit_entries")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    api_key = models.ForeignKey(ApiKey, models.PROTECT, related_name="credit_entries")
+    model = models.CharField(max_length=40, choices=Model.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Signed: spending is negative, refunds positive, so a sum is the balance movement.
+    credits = models.IntegerField()
+    dollars_per_credit = models.DecimalField(max_digits=10, decimal_places=6)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "credit entries"
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "kind"], name="one_entry_per_kind")
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="ledger_time"),
+            models.Index(fields=["workspace", "created_at"], name="ledger_workspace_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.credits:+d} for {self.generation_id}"
+
+    @property
+    def dollars(self) -> Decimal:
+        return self.credits * self.dollars_per_credit
+
+
+class WebhookDelivery(models.Model):
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", "Received, not yet judged"
+        APPLIED = "applied", "Applied"
+        DUPLICATE = "duplicate", "Duplicate"
+        IGNORED = "ignored", "Ignored"
+        REJECTED = "rejected", "Rejected"
+        EARLY = "early", "Early (before the task id was known)"
+
+    generation = models.ForeignKey(
+        Generation, models.SET_NULL, null=True, blank=True, related_name="webhook_deliveries"
+    )
+    headers = models.JSONField(default=dict)
+    body = models.TextField(blank=True)
+    body_truncated = models.BooleanField(default=False)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RECEIVED)
+    error = models.CharField(max_length=500, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"Delivery {self.pk} ({self.outcome})"

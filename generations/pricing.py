@@ -1,0 +1,44 @@
+"""The one place a generation's cost is computed, from the price table in the database."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+
+from generations.models import Price
+
+
+class NoPrice(Exception):
+    """No price row covers this model at this time: an operator must add one."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    model: str
+    duration: int
+    upscale_4k: bool
+    credits: int
+    dollars_per_credit: Decimal
+    price_id: int
+
+    @property
+    def dollars(self) -> Decimal:
+        return (self.credits * self.dollars_per_credit).quantize(Decimal("0.01"))
+
+
+def estimate(*, model: str, duration: int, upscale_4k: bool, at=None) -> Estimate:
+    """Credits = seconds × (model rate + 4K add-on when asked), at the price valid `at`."""
+    price = Price.objects.current(model, at or timezone.now())
+    if price is None:
+        raise NoPrice(f"There is no price for {model} yet.")
+    per_second = price.credits_per_second + (
+        price.upscale_4k_credits_per_second if upscale_4k else 0
+    )
+    return Estimate(
+        model=model,
+        duration=duration,
+        upscale_4k=upscale_4k,
+        credits=per_second * duration,
+        dollars_per_credit=price.dollars_per_credit,
+        price_id=price.pk,
+    )
