@@ -277,3 +277,30 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Delivery {self.pk} ({self.outcome})"
+
+
+class BudgetWarning(models.Model):
+    """A budget warning e-mail already sent: one row per workspace, month and threshold.
+
+    The unique constraint is what makes "e-mailed once per month" hold when two processes
+    notice the same crossing at the same moment (owned by the admin/budget area).
+    """
+
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="budget_warnings")
+    month = models.DateField(help_text="First day of the calendar month the warning is about.")
+    threshold = models.PositiveSmallIntegerField(help_text="Percent of the budget: 80 or 100.")
+    used_credits = models.PositiveIntegerField()
+    budget_credits = models.PositiveIntegerField()
+    recipients = models.JSONField(default=list, blank=True)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "month", "threshold"], name="one_budget_warning_per_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.threshold}% of {self.workspace} for {self.month:%Y-%m}"
