@@ -148,7 +148,14 @@ class Generation(models.Model):
                 fields=["next_poll_at"],
                 name="gen_due",
                 condition=Q(
-                    status__in=["queued", "submitting", "waiting", "generating", "unknown"]
+                    status__in=[
+                        "queued",
+                        "submitting",
+                        "waiting",
+                        "generating",
+                        "unknown",
+                        "stalled",
+                    ]
                 ),
             ),
             models.Index(
@@ -270,6 +277,9 @@ class WebhookDelivery(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RECEIVED)
     error = models.CharField(max_length=500, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # What the body claimed (never applied as such: only recordInfo's answer is applied).
+    claimed_task_id = models.CharField(max_length=100, blank=True)
+    claimed_status = models.CharField(max_length=12, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -304,3 +314,27 @@ class BudgetWarning(models.Model):
 
     def __str__(self) -> str:
         return f"{self.threshold}% of {self.workspace} for {self.month:%Y-%m}"
+
+
+class Heartbeat(models.Model):
+    """A background loop's last beat (ticker, sweeper) and counters (e.g. bad webhook tokens).
+
+    The ticker row doubles as a lease so that only one ticker loop runs across all clusters.
+    """
+
+    TICKER = "ticker"
+    SWEEPER = "sweeper"
+    BAD_WEBHOOK_TOKEN = "webhook-bad-token"
+
+    name = models.CharField(max_length=40, unique=True)
+    beat_at = models.DateTimeField(null=True, blank=True)
+    count = models.PositiveBigIntegerField(default=0)
+    detail = models.CharField(max_length=300, blank=True)
+    lease_owner = models.CharField(max_length=40, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at}"
