@@ -10,6 +10,8 @@ import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from kinovi_site.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -103,6 +105,11 @@ KINOVI_READ_TIMEOUT = env_float("KINOVI_READ_TIMEOUT", 30.0)
 # Seconds a sandbox task spends waiting and generating; short in tests, about a minute for demos.
 KINOVI_SANDBOX_WAIT_SECONDS = env_float("KINOVI_SANDBOX_WAIT_SECONDS", 10.0)
 KINOVI_SANDBOX_GENERATE_SECONDS = env_float("KINOVI_SANDBOX_GENERATE_SECONDS", 50.0)
+# Multiplies every polling interval and the stall window (tests compress a minute into seconds).
+KINOVI_POLL_TIME_SCALE = env_float("KINOVI_POLL_TIME_SCALE", 1.0)
+# How long one ticker job loops (claiming due polls and submissions every half second) before
+# handing over to a fresh job; django-q2's timeout (90 s) must stay above it.
+KINOVI_TICKER_SECONDS = env_float("KINOVI_TICKER_SECONDS", 55.0)
 
 
 def _fernet_keys() -> list[str]:
@@ -137,13 +144,18 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "axes",
+    "csp",
     "accounts",
     "generations",
     "sandbox",
 ]
 
 MIDDLEWARE = [
+    # First: the request line must time everything, and /healthz answers before host checks.
+    "kinovi_site.middleware.RequestLogMiddleware",
+    "kinovi_site.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -168,6 +180,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace",
+                "generations.context_processors.usage",
             ],
         },
     },
@@ -230,7 +243,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 STORAGES = {
@@ -247,7 +260,8 @@ STORAGES = {
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": env.str("Q_CLUSTER_NAME", default="kinovi"),
-    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    # Three: the ticker loop keeps one worker busy, two are left for submissions and polls.
+    "workers": env_int("Q_WORKERS", 3, minimum=1),
     "timeout": 90,
     # Retry must exceed timeout, or a slow task is handed to a second worker while it runs.
     "retry": 600,
@@ -276,13 +290,43 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Load balancers probe /healthz over plain HTTP (it is also answered before this redirect).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# Content security policy (django-csp): no inline script or style anywhere, the admin included.
+# Videos and posters come from Kinovi's CDN with the real API, so media and images may load
+# from any https origin there; with the sandbox they come from the sandbox's own origin.
+CSP_MEDIA_ORIGINS = env.list(
+    "CSP_MEDIA_ORIGINS", default=[_origin(KINOVI_BASE_URL)] if KINOVI_SANDBOX else ["https:"]
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", *CSP_MEDIA_ORIGINS],
+        "media-src": ["'self'", "blob:", *CSP_MEDIA_ORIGINS],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
 
 INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Structured logs (kinovi_site/logging.py): JSON lines by default in production, masked always.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+
+# /healthz reports the cluster unhealthy when its newest sign of life is older than this.
+HEALTHZ_MAX_HEARTBEAT_AGE = env_int("HEALTHZ_MAX_HEARTBEAT_AGE", 180, minimum=1)
