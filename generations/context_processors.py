@@ -1,0 +1,25 @@
+"""The header's credits-used-this-month figure and budget chip, on every logged-in page."""
+
+from django.utils.functional import SimpleLazyObject
+
+from accounts.access import current_membership
+
+
+def usage(request):
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+
+    def status():
+        membership = current_membership(request)
+        if membership is None:
+            return None
+        # Imported here: the services module imports models, and settings load this early.
+        try:  # TEMPORARY until generations/services.py lands
+            from generations import services
+        except ImportError:
+            return None
+
+        return services.budget_status(workspace=membership.workspace, membership=membership)
+
+    # Lazy: only pages that render the header pay for the query.
+    return {"header_usage": SimpleLazyObject(status)}
