@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from generations import budget, views
+from generations import budget, views, webhooks
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -19,4 +19,10 @@ urlpatterns = [
     path("videos/<uuid:public_id>/hide/", views.hide, name="generation_hide"),
     path("usage/", views.usage, name="usage"),
     path("usage/csv/", views.usage_csv, name="usage_csv"),
+    # Kinovi's completion callback: per generation, with a token only Kinovi was given.
+    path(
+        "hooks/kinovi/<uuid:public_id>/<str:token>/",
+        webhooks.kinovi_callback,
+        name="kinovi-webhook",
+    ),
 ]

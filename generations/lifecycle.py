@@ -1,0 +1,239 @@
+"""The one state machine: a status seen by anyone (submit, poll, webhook, operator, sweeper).
+
+`apply_status` locks the generation's row, refuses regressions, records a StatusEvent, stores
+what the vendor said, and writes the ledger rows of the transition in the same transaction.
+Ledger rows are checked for under that lock, so the (generation, kind) unique constraint is
+a second net that never has to fire.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from generations import polling
+from generations.kinovi import TaskInfo
+from generations.models import (
+    TERMINAL_STATUSES,
+    CreditEntry,
+    Generation,
+    Status,
+    StatusEvent,
+)
+
+logger = logging.getLogger(__name__)
+
+S = Status
+# Where each status may go. Nothing leaves a terminal state; generating never goes back to
+# waiting; submitting may fall back to queued only on a 429 or a connect error (nothing sent);
+# unknown is resolved by a callback or an operator; stalled may still finish.
+ALLOWED: dict[str, frozenset[str]] = {
+    S.QUEUED: frozenset({S.SUBMITTING, S.CANCELED}),
+    S.SUBMITTING: frozenset({S.QUEUED, S.WAITING, S.GENERATING, S.REJECTED, S.UNKNOWN}),
+    S.WAITING: frozenset({S.GENERATING, S.SUCCESS, S.FAIL, S.STALLED}),
+    S.GENERATING: frozenset({S.SUCCESS, S.FAIL, S.STALLED}),
+    S.UNKNOWN: frozenset({S.WAITING, S.GENERATING, S.SUCCESS, S.FAIL}),
+    S.STALLED: frozenset({S.GENERATING, S.SUCCESS, S.FAIL}),
+}
+# Statuses in which Kinovi holds (or may hold) the estimate: the reserve row exists.
+RESERVED_STATUSES = frozenset({S.WAITING, S.GENERATING, S.SUCCESS, S.FAIL, S.UNKNOWN, S.STALLED})
+# Kinovi's task statuses, as recordInfo reports them.
+VENDOR_STATUSES = {"waiting": S.WAITING, "generating": S.GENERATING, "success": S.SUCCESS}
+VENDOR_STATUSES["fail"] = S.FAIL
+POLLABLE_STATUSES = frozenset({S.WAITING, S.GENERATING, S.STALLED})
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+
+
+@dataclass
+class Outcome:
+    generation: Generation
+    changed: bool
+    from_status: str
+    refused: str = ""
+
+
+def apply_status(
+    *,
+    generation_id: int,
+    status: str,
+    source: str,
+    detail: str = "",
+    expect: str | None = None,
+    info: TaskInfo | None = None,
+    task_id: str | None = None,
+    error_code: str = "",
+    error_message: str = "",
+    error_detail: dict | None = None,
+    next_poll_at: datetime | None | _Unset = UNSET,
+    fields: dict | None = None,
+) -> Outcome:
+    """Apply `status` seen by `source`; refused transitions change nothing but the poll time.
+
+    `expect` makes it a compare-and-set (e.g. queued → submitting only from queued). `info` is
+    recordInfo's answer (outputs, errors, credits, times). `fields` are extra columns written
+    only when the transition happens (e.g. the callback token hash). `next_poll_at` defaults to
+    the polling cadence while the generation stays in flight.
+    """
+    with transaction.atomic():
+        generation = Generation.objects.select_for_update().get(pk=generation_id)
+        from_status = generation.status
+        now = timezone.now()
+        refused = ""
+        if expect is not None and from_status != expect:
+            refused = f"expected {expect}, found {from_status}"
+        elif task_id and generation.task_id and generation.task_id != task_id:
+            refused = f"task {task_id} is not this generation's task"
+        elif status == from_status:
+            refused = "no change"
+        elif status not in ALLOWED.get(from_status, frozenset()):
+            refused = f"{from_status} cannot become {status}"
+
+        changed = not refused
+        update: set[str] = set()
+        if changed:
+            generation.status = status
+            update.add("status")
+            if task_id and not generation.task_id:
+                generation.task_id = task_id
+                update.add("task_id")
+            for name, value in (fields or {}).items():
+                setattr(generation, name, value)
+                update.add(name)
+            update |= _record_times(generation, from_status, now)
+            if error_code or error_message or error_detail:
+                generation.error_code = error_code[:50]
+                generation.error_message = error_message
+                generation.error_detail = error_detail or {}
+                update |= {"error_code", "error_message", "error_detail"}
+        if info is not None and (changed or generation.status in POLLABLE_STATUSES):
+            update |= _store_info(generation, info)
+
+        if generation.status in TERMINAL_STATUSES:
+            generation.next_poll_at = None
+            if generation.confirmed_at is None:
+                # Decided locally (rejected, canceled) or read from recordInfo: either way
+                # nothing more is expected, and the callback URL stops working.
+                generation.confirmed_at = now
+                update.add("confirmed_at")
+        elif next_poll_at is not UNSET:
+            generation.next_poll_at = next_poll_at
+        elif generation.status in POLLABLE_STATUSES and generation.task_id:
+            generation.next_poll_at = polling.next_poll_at(generation, now)
+        update.add("next_poll_at")
+        generation.save(update_fields=sorted(update))
+
+        if changed:
+            StatusEvent.objects.create(
+                generation=generation,
+                from_status=from_status,
+                to_status=status,
+                source=source,
+                detail=detail[:500],
+                created_at=now,
+            )
+            _write_ledger(generation, now)
+            logger.info(
+                "generation %s: %s -> %s (%s)", generation.public_id, from_status, status, source
+            )
+        return Outcome(generation, changed, from_status, refused)
+
+
+def apply_info(
+    *, generation_id: int, info: TaskInfo, source: str, detail: str = "", task_id=None
+) -> Outcome:
+    """recordInfo's answer for the generation's task, mapped to our status and applied."""
+    status = VENDOR_STATUSES[info.status]
+    error_code = error_message = ""
+    if info.error is not None and status == S.FAIL:
+        error_code, error_message = info.error.code, info.error.message
+    return apply_status(
+        generation_id=generation_id,
+        status=status,
+        source=source,
+        detail=detail or f"Kinovi says {info.status}",
+        info=info,
+        task_id=task_id or info.task_id,
+        error_code=error_code,
+        error_message=error_message,
+    )
+
+
+def reschedule(*, generation_id: int, at: datetime | None) -> None:
+    """Set the next poll (e.g. after a failed recordInfo) without touching the status."""
+    Generation.objects.filter(pk=generation_id, status__in=POLLABLE_STATUSES).update(
+        next_poll_at=at
+    )
+
+
+def _record_times(generation: Generation, from_status: str, now) -> set[str]:
+    update = set()
+    if generation.status == S.SUBMITTING:
+        generation.submitted_at = now
+        update.add("submitted_at")
+    if generation.status == S.GENERATING and generation.started_at is None:
+        generation.started_at = now
+        update.add("started_at")
+    if generation.status in TERMINAL_STATUSES and generation.completed_at is None:
+        generation.completed_at = now
+        update.add("completed_at")
+    return update
+
+
+def _store_info(generation: Generation, info: TaskInfo) -> set[str]:
+    """What recordInfo told us about a task, kept on the row (outputs only once it succeeded)."""
+    update = set()
+    if info.credits_used is not None and generation.status in {S.SUCCESS, S.FAIL}:
+        generation.credits_used = info.credits_used
+        update.add("credits_used")
+    if generation.status == S.SUCCESS and info.output is not None:
+        output = info.output
+        generation.video_url = output.url[:1000]
+        generation.width = output.width
+        generation.height = output.height
+        generation.seed = output.seed
+        generation.last_frame_url = (output.last_frame_url or "")[:1000]
+        update |= {"video_url", "width", "height", "seed", "last_frame_url"}
+    if generation.status in {S.SUCCESS, S.FAIL} and info.completed_at is not None:
+        generation.completed_at = info.completed_at
+        update.add("completed_at")
+    return update
+
+
+def _write_ledger(generation: Generation, now) -> None:
+    """The ledger rows the generation's current status calls for, each written at most once."""
+    if generation.status not in RESERVED_STATUSES:
+        return
+    existing = set(CreditEntry.objects.filter(generation=generation).values_list("kind", flat=True))
+    estimate = generation.estimated_credits
+    wanted: list[tuple[str, int]] = [(CreditEntry.Kind.RESERVE, -estimate)]
+    if generation.status == S.SUCCESS and generation.credits_used is not None:
+        if generation.credits_used != estimate:
+            # Signed correction: more used than reserved is a further (negative) movement.
+            wanted.append((CreditEntry.Kind.CAPTURE, estimate - generation.credits_used))
+    elif generation.status == S.FAIL:
+        wanted.append((CreditEntry.Kind.REFUND, estimate))
+    rows = [
+        CreditEntry(
+            generation=generation,
+            workspace_id=generation.workspace_id,
+            user_id=generation.creator_id,
+            api_key_id=generation.api_key_id,
+            model=generation.model,
+            kind=kind,
+            credits=credits,
+            dollars_per_credit=generation.dollars_per_credit,
+            created_at=now,
+        )
+        for kind, credits in wanted
+        if kind not in existing
+    ]
+    CreditEntry.objects.bulk_create(rows)

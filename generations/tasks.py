@@ -1,0 +1,588 @@
+"""django-q2 jobs: submit, poll, confirm a webhook, the ticker that dispatches them, the sweeper.
+
+Jobs take primary keys (never a key's secret: it is loaded and decrypted inside the job),
+record outcomes in our own tables and return normally, so a generation's fate never depends
+on django-q2's retry bookkeeping. Work is claimed with row locks or compare-and-set updates:
+several clusters may run, and django-q2 delivers at least once.
+
+The ticker: a recurring schedule fires at most once a minute, too slow for a 4-second poll
+cadence. So one ticker job loops for KINOVI_TICKER_SECONDS, every half second claiming due
+polls and queued submissions and enqueuing their jobs, then hands over to a fresh job. A
+lease on the Heartbeat row keeps it to one loop across all clusters; the minute schedule is
+only a watchdog that starts a loop when none holds the lease.
+"""
+
+import logging
+import secrets
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from accounts.models import ApiKey
+from generations import kinovi, lifecycle, polling
+from generations.models import Generation, Heartbeat, Status, StatusEvent
+
+logger = logging.getLogger(__name__)
+
+Source = StatusEvent.Source
+TICK_INTERVAL = 0.5
+# A claimed poll or submission is not claimed again for this long, even if its job is lost.
+CLAIM_LEASE = timedelta(seconds=120)
+TICKER_LEASE = timedelta(seconds=10)
+# Per key and tick, at most this many submissions are started when the key's limit is unknown.
+UNKNOWN_LIMIT_BATCH = 10
+# A connect error (nothing sent) is retried this many times before the generation is rejected.
+MAX_CONNECT_ATTEMPTS = 8
+SCHEDULES = {
+    "kinovi ticker": ("generations.tasks.ticker", 1),
+    "kinovi sweeper": ("generations.tasks.sweep", 1),
+}
+
+
+# --- enqueuing --------------------------------------------------------------------------------
+
+
+def _enqueue(func: str, *args, **kwargs) -> None:
+    async_task(func, *args, **kwargs)
+
+
+def enqueue_submit(generation_id: int) -> None:
+    _enqueue("generations.tasks.submit_generation", generation_id)
+
+
+def enqueue_poll(generation_id: int, *, source: str = Source.POLL) -> None:
+    _enqueue("generations.tasks.poll_generation", generation_id, source)
+
+
+def enqueue_confirm(delivery_id: int) -> None:
+    _enqueue("generations.tasks.confirm_delivery", delivery_id)
+
+
+def start_ticker() -> None:
+    _enqueue("generations.tasks.ticker")
+
+
+# --- the key's slots and the fair order -------------------------------------------------------
+
+
+def slot_holders(api_key_id: int, now=None):
+    """Generations holding one of the key's concurrency slots at Kinovi.
+
+    An unknown or stalled task may still be running at Kinovi for a while, then surely is not:
+    they count for the vendor's window only, so one lost answer cannot block a key forever.
+    """
+    now = now or timezone.now()
+    recent = now - timedelta(seconds=polling.VENDOR_STUCK_WINDOW * polling.scale())
+    return Generation.objects.filter(api_key_id=api_key_id).filter(
+        Q(status__in=[Status.SUBMITTING, Status.WAITING, Status.GENERATING])
+        | Q(status__in=[Status.UNKNOWN, Status.STALLED], submitted_at__gte=recent)
+    )
+
+
+def fair_order(api_key_id: int, now=None) -> list[int]:
+    """Queued generations of a key in the order they should get slots: round-robin by member.
+
+    A member's n-th waiting video ranks behind every teammate's first ones, counting what each
+    member already has in flight, so one member's batch of 50 cannot starve a teammate's single
+    video; within a member, oldest first.
+    """
+    queued = list(
+        Generation.objects.filter(api_key_id=api_key_id, status=Status.QUEUED)
+        .order_by("created_at", "id")
+        .values_list("pk", "creator_id")[:1000]
+    )
+    if not queued:
+        return []
+    busy = Counter(slot_holders(api_key_id, now).values_list("creator_id", flat=True))
+    seen: Counter = Counter()
+    ranked = []
+    for position, (pk, creator_id) in enumerate(queued):
+        ranked.append((busy[creator_id] + seen[creator_id], position, pk))
+        seen[creator_id] += 1
+    ranked.sort()
+    return [pk for _, _, pk in ranked]
+
+
+def free_slots(api_key: ApiKey, now=None) -> int | None:
+    if not api_key.concurrency_limit:
+        return None
+    return max(0, api_key.concurrency_limit - slot_holders(api_key.pk, now).count())
+
+
+# --- submit -----------------------------------------------------------------------------------
+
+
+def _reject(generation_id: int, message: str, *, code: str = "", detail: dict | None = None):
+    return lifecycle.apply_status(
+        generation_id=generation_id,
+        status=Status.REJECTED,
+        source=Source.SUBMIT,
+        detail=message[:500],
+        error_code=code,
+        error_message=message,
+        error_detail=detail,
+    )
+
+
+def _back_to_queue(generation_id: int, *, delay: float, detail: str) -> None:
+    lifecycle.apply_status(
+        generation_id=generation_id,
+        status=Status.QUEUED,
+        expect=Status.SUBMITTING,
+        source=Source.SUBMIT,
+        detail=detail[:500],
+        next_poll_at=timezone.now() + timedelta(seconds=delay),
+    )
+
+
+def _claim_for_submit(generation: Generation) -> tuple[bool, str | None]:
+    """queued → submitting if the key has a slot and it is this generation's turn.
+
+    The callback token is made here and only its hash stored: the row (with the hash) is
+    committed before createTask is called, and the token itself lives only in this job.
+    """
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().get(pk=generation.api_key_id)
+        if key.revoked_at is not None or key.status == ApiKey.Status.INVALID:
+            _reject_locked_key(generation, key)
+            return False, None
+        free = free_slots(key)
+        if free is not None and generation.pk not in fair_order(key.pk)[:free]:
+            return False, None
+        token = secrets.token_urlsafe(32)
+        from generations.services import callback_url_for, hash_callback_token
+
+        callback_url = callback_url_for(generation, token)
+        outcome = lifecycle.apply_status(
+            generation_id=generation.pk,
+            status=Status.SUBMITTING,
+            expect=Status.QUEUED,
+            source=Source.SUBMIT,
+            detail="calling createTask",
+            next_poll_at=None,
+            fields={
+                "callback_token_hash": hash_callback_token(token) if callback_url else "",
+                "submit_attempts": generation.submit_attempts + 1,
+            },
+        )
+        return outcome.changed, callback_url
+
+
+def _reject_locked_key(generation: Generation, key: ApiKey) -> None:
+    reason = "was revoked" if key.revoked_at is not None else "was refused by Kinovi"
+    lifecycle.apply_status(
+        generation_id=generation.pk,
+        status=Status.CANCELED,
+        expect=Status.QUEUED,
+        source=Source.SUBMIT,
+        detail=f"The API key {reason} before this video was sent; nothing was charged.",
+        error_message=f"The API key {reason} before this video was sent; nothing was charged.",
+    )
+
+
+def _backoff(attempts: int) -> float:
+    return min(300.0, 5.0 * 2 ** max(0, attempts - 1)) * polling.scale()
+
+
+def submit_generation(generation_id: int) -> str:
+    """Send one queued generation to Kinovi (createTask) and record what came of it."""
+    generation = Generation.objects.select_related("api_key").filter(pk=generation_id).first()
+    if generation is None or generation.status != Status.QUEUED:
+        return "not queued"
+    try:
+        secret = generation.api_key.secret
+    except Exception:  # a ciphertext that no key decrypts: never use it as-is
+        logger.exception("generation %s: the API key does not decrypt", generation.public_id)
+        _claim_and_reject(generation, "The API key cannot be read; an operator must re-enter it.")
+        return "key unreadable"
+    claimed, callback_url = _claim_for_submit(generation)
+    if not claimed:
+        return "waiting for a slot"
+    generation.refresh_from_db()
+    try:
+        with kinovi.KinoviClient(secret) as client:
+            task_id = client.create_task(
+                model=generation.model,
+                prompt=generation.prompt,
+                duration=generation.duration,
+                aspect_ratio=generation.aspect_ratio,
+                mode=generation.mode,
+                upscale_4k=generation.upscale_4k,
+                callback_url=callback_url,
+            )
+    except kinovi.KinoviError as exc:
+        return _create_failed(generation, exc)
+    except Exception as exc:  # a bug or an unexpected transport error: the request may be out
+        logger.exception("generation %s: createTask crashed", generation.public_id)
+        return _create_failed(generation, kinovi.UnknownOutcome(f"createTask crashed: {exc!r}"))
+    return _create_accepted(generation, task_id)
+
+
+def _claim_and_reject(generation: Generation, message: str) -> None:
+    outcome = lifecycle.apply_status(
+        generation_id=generation.pk,
+        status=Status.SUBMITTING,
+        expect=Status.QUEUED,
+        source=Source.SUBMIT,
+        next_poll_at=None,
+    )
+    if outcome.changed:
+        _reject(generation.pk, message)
+
+
+def _create_accepted(generation: Generation, task_id: str) -> str:
+    now = timezone.now()
+    try:
+        outcome = lifecycle.apply_status(
+            generation_id=generation.pk,
+            status=Status.WAITING,
+            source=Source.SUBMIT,
+            task_id=task_id,
+            detail=f"createTask accepted: {task_id}",
+        )
+    except IntegrityError:
+        # Another generation already holds this task id: keep the reserve, let a human look.
+        lifecycle.apply_status(
+            generation_id=generation.pk,
+            status=Status.UNKNOWN,
+            source=Source.SUBMIT,
+            detail=f"Kinovi answered task id {task_id}, already used by another generation",
+        )
+        return "duplicate task id"
+    ApiKey.objects.filter(pk=generation.api_key_id).update(last_used_at=now)
+    from generations import webhooks
+
+    webhooks.resolve_early(generation.pk)
+    return f"submitted {task_id}" if outcome.changed else f"late answer {task_id}"
+
+
+def _create_failed(generation: Generation, exc: kinovi.KinoviError) -> str:
+    pk = generation.pk
+    message = exc.message
+    if isinstance(exc, kinovi.UnknownOutcome):
+        # Includes a 5xx, a read timeout, a reset after sending and a malformed 200: a task may
+        # exist and be charged, so the reserve is written and nothing is resent.
+        lifecycle.apply_status(
+            generation_id=pk,
+            status=Status.UNKNOWN,
+            expect=Status.SUBMITTING,
+            source=Source.SUBMIT,
+            detail=message[:500],
+            error_code="unknown",
+            error_message=message,
+            next_poll_at=None,
+        )
+        from generations import webhooks
+
+        webhooks.resolve_early(pk)
+        return "unknown outcome"
+    if isinstance(exc, kinovi.ConcurrencyLimited):
+        learned = exc.limit or exc.current
+        if learned:
+            ApiKey.objects.filter(pk=generation.api_key_id).update(concurrency_limit=learned)
+        delay = exc.retry_after if exc.retry_after is not None else _backoff(1)
+        _back_to_queue(
+            pk,
+            delay=min(delay, 120.0),
+            detail=f"429 from Kinovi (limit {exc.limit}, in progress {exc.current}); "
+            f"retrying in {delay:.0f} s",
+        )
+        return "concurrency limited"
+    if isinstance(exc, kinovi.KinoviUnavailable):
+        if generation.submit_attempts >= MAX_CONNECT_ATTEMPTS:
+            _reject(
+                pk,
+                f"Kinovi could not be reached after {generation.submit_attempts} attempts; "
+                "nothing was sent and nothing charged.",
+                code="unreachable",
+            )
+            return "gave up"
+        delay = _backoff(generation.submit_attempts)
+        _back_to_queue(pk, delay=delay, detail=f"{message} Retrying in {delay:.0f} s.")
+        return "unavailable"
+    if isinstance(exc, kinovi.AuthenticationFailed | kinovi.AccessNotEnabled):
+        what = (
+            "Kinovi refused the API key (401)"
+            if isinstance(exc, kinovi.AuthenticationFailed)
+            else "API access is not enabled for this Kinovi account (403)"
+        )
+        ApiKey.objects.filter(pk=generation.api_key_id).update(
+            status=ApiKey.Status.INVALID, status_detail=what[:300]
+        )
+        _reject(pk, f"{what}. Nothing was charged.", code=str(exc.status_code))
+        return "key refused"
+    if isinstance(exc, kinovi.InsufficientCredits):
+        detail = {"required": exc.required, "available": exc.available}
+        needs = (
+            f" It needs {exc.required} credits and the account has {exc.available}."
+            if exc.required is not None and exc.available is not None
+            else ""
+        )
+        _reject(
+            pk,
+            f"The Kinovi account has too few credits (402).{needs} Nothing was charged.",
+            code="402",
+            detail=detail,
+        )
+        return "insufficient credits"
+    if isinstance(exc, kinovi.InvalidRequest):
+        _reject(
+            pk,
+            f"Kinovi refused the parameters (400): {message}",
+            code="400",
+            detail={"errors": exc.errors},
+        )
+        return "invalid request"
+    # Any other answer is a definite refusal before anything was created.
+    _reject(pk, f"Kinovi refused the request: {message}", code=str(exc.status_code or ""))
+    return "refused"
+
+
+# --- poll and confirm -------------------------------------------------------------------------
+
+
+def _ask(generation: Generation, task_id: str) -> kinovi.TaskInfo:
+    Generation.objects.filter(pk=generation.pk).update(poll_count=F("poll_count") + 1)
+    with kinovi.KinoviClient(generation.api_key.secret) as client:
+        return client.record_info(task_id)
+
+
+def poll_generation(generation_id: int, source: str = Source.POLL) -> str:
+    """recordInfo for an in-flight generation; its answer goes through the state machine."""
+    generation = Generation.objects.select_related("api_key").filter(pk=generation_id).first()
+    if (
+        generation is None
+        or not generation.task_id
+        or generation.status not in lifecycle.POLLABLE_STATUSES
+    ):
+        return "nothing to poll"
+    try:
+        info = _ask(generation, generation.task_id)
+    except kinovi.KinoviError as exc:
+        # recordInfo already retried inside the client; carry on at the usual cadence.
+        logger.warning("generation %s: recordInfo failed: %s", generation.public_id, exc)
+        if isinstance(exc, kinovi.AuthenticationFailed):
+            ApiKey.objects.filter(pk=generation.api_key_id).update(
+                status=ApiKey.Status.INVALID, status_detail="Kinovi refused the key (401)"
+            )
+        lifecycle.reschedule(generation_id=generation.pk, at=polling.next_poll_at(generation))
+        return f"poll failed: {type(exc).__name__}"
+    if info.task_id != generation.task_id:
+        lifecycle.reschedule(generation_id=generation.pk, at=polling.next_poll_at(generation))
+        return "answer about another task"
+    outcome = lifecycle.apply_info(generation_id=generation.pk, info=info, source=source)
+    return f"{outcome.from_status} -> {outcome.generation.status}"
+
+
+def confirm_delivery(delivery_id: int) -> str:
+    """Ask Kinovi whether what a webhook claimed is true, and apply Kinovi's answer."""
+    from generations import webhooks
+
+    return webhooks.confirm(delivery_id)
+
+
+# --- the ticker -------------------------------------------------------------------------------
+
+
+def _heartbeat(name: str) -> Heartbeat:
+    beat, _ = Heartbeat.objects.get_or_create(name=name)
+    return beat
+
+
+def _take_lease(owner: str) -> bool:
+    now = timezone.now()
+    _heartbeat(Heartbeat.TICKER)
+    return bool(
+        Heartbeat.objects.filter(name=Heartbeat.TICKER)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
+        .update(
+            lease_owner=owner,
+            lease_until=now + TICKER_LEASE,
+            beat_at=now,
+            count=F("count") + 1,
+        )
+    )
+
+
+def ticker(seconds: float | None = None) -> str:
+    """Loop claiming due work every half second; then hand over to a fresh ticker job."""
+    owner = uuid.uuid4().hex
+    if not _take_lease(owner):
+        return "another ticker holds the lease"
+    seconds = settings.KINOVI_TICKER_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            tick()
+            time.sleep(TICK_INTERVAL)
+            if not _take_lease(owner):
+                return "lease lost"
+    finally:
+        Heartbeat.objects.filter(name=Heartbeat.TICKER, lease_owner=owner).update(
+            lease_until=None, lease_owner=""
+        )
+    start_ticker()
+    return "handed over"
+
+
+def tick() -> dict:
+    """One pass: due polls, due submissions, and the sandbox's webhooks when it is on."""
+    polls = claim_due_polls()
+    for pk in polls:
+        enqueue_poll(pk)
+    submissions = dispatch()
+    for pk in submissions:
+        enqueue_submit(pk)
+    if settings.KINOVI_SANDBOX:
+        _send_sandbox_webhooks()
+    return {"polls": polls, "submissions": submissions}
+
+
+def _send_sandbox_webhooks() -> None:
+    try:
+        from sandbox import tasks as sandbox_tasks
+    except ImportError:
+        return
+    if hasattr(sandbox_tasks, "send_due_webhooks"):
+        try:
+            sandbox_tasks.send_due_webhooks()
+        except Exception:  # the fake vendor must never stop our own ticker
+            logger.exception("sandbox webhooks failed")
+
+
+def claim_due_polls(limit: int = 200) -> list[int]:
+    """Due in-flight generations, claimed (their next poll pushed out) so no other ticker or
+    cluster polls them at the same moment; the poll job sets the real next time."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Generation.objects.select_for_update(skip_locked=True)
+            .filter(
+                status__in=lifecycle.POLLABLE_STATUSES,
+                next_poll_at__lte=now,
+                task_id__isnull=False,
+            )
+            .order_by("next_poll_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Generation.objects.filter(pk__in=ids).update(next_poll_at=now + CLAIM_LEASE)
+    return ids
+
+
+def dispatch() -> list[int]:
+    """Queued generations due for submission, per key: as many as it has free slots, fairly."""
+    now = timezone.now()
+    key_ids = set(
+        Generation.objects.filter(status=Status.QUEUED, next_poll_at__lte=now).values_list(
+            "api_key_id", flat=True
+        )
+    )
+    chosen: list[int] = []
+    for key_id in key_ids:
+        with transaction.atomic():
+            key = ApiKey.objects.select_for_update(skip_locked=True).filter(pk=key_id).first()
+            if key is None:
+                continue  # a submit job or another ticker is deciding for this key right now
+            free = free_slots(key, now)
+            order = fair_order(key_id, now)
+            candidates = order if free is None else order[:free]
+            due = list(
+                Generation.objects.filter(
+                    pk__in=candidates[:UNKNOWN_LIMIT_BATCH] if free is None else candidates,
+                    status=Status.QUEUED,
+                    next_poll_at__lte=now,
+                ).values_list("pk", flat=True)
+            )
+            Generation.objects.filter(pk__in=due).update(next_poll_at=now + CLAIM_LEASE)
+            chosen.extend(due)
+    return chosen
+
+
+# --- the sweeper ------------------------------------------------------------------------------
+
+
+def submitting_timeout() -> timedelta:
+    """Longer than any createTask can take in a live worker (retries on connect errors, then
+    the read timeout) and than django-q2's own timeout, after which the worker is killed."""
+    client_worst = settings.KINOVI_CONNECT_TIMEOUT * 4 + settings.KINOVI_READ_TIMEOUT + 15
+    return timedelta(seconds=max(2 * client_worst, settings.Q_CLUSTER["timeout"] + 30))
+
+
+def sweep() -> dict:
+    """Resolve rows a dead worker left in submitting, mark overdue tasks stalled, beat."""
+    now = timezone.now()
+    orphaned = list(
+        Generation.objects.filter(
+            status=Status.SUBMITTING, submitted_at__lt=now - submitting_timeout()
+        ).values_list("pk", flat=True)
+    )
+    for pk in orphaned:
+        # There is no lookup by anything but task id, so "unknown" it is: never resent blindly.
+        lifecycle.apply_status(
+            generation_id=pk,
+            status=Status.UNKNOWN,
+            expect=Status.SUBMITTING,
+            source=Source.SWEEPER,
+            detail="No answer recorded for createTask (the worker died); not resubmitted.",
+            error_code="unknown",
+            error_message="The request to Kinovi was interrupted; it may or may not have "
+            "created (and charged) a task.",
+            next_poll_at=None,
+        )
+    stalled = []
+    candidates = Generation.objects.filter(
+        status__in=[Status.WAITING, Status.GENERATING],
+        submitted_at__lt=now - timedelta(seconds=polling.VENDOR_STUCK_WINDOW * polling.scale()),
+    )
+    for generation in candidates:
+        if polling.is_overdue(generation, now):
+            outcome = lifecycle.apply_status(
+                generation_id=generation.pk,
+                status=Status.STALLED,
+                source=Source.SWEEPER,
+                detail="No terminal answer within the vendor's window.",
+            )
+            if outcome.changed:
+                stalled.append(generation.pk)
+    from generations import webhooks
+
+    early = webhooks.resolve_all_early()
+    _heartbeat(Heartbeat.SWEEPER)
+    Heartbeat.objects.filter(name=Heartbeat.SWEEPER).update(
+        beat_at=now, count=F("count") + 1, detail=f"unknown {len(orphaned)}, stalled {len(stalled)}"
+    )
+    return {"unknown": orphaned, "stalled": stalled, "early": early}
+
+
+# --- schedules --------------------------------------------------------------------------------
+
+
+def register_schedules(**kwargs) -> None:
+    """Idempotent (post_migrate): the ticker watchdog and the sweeper, every minute."""
+    from django_q.models import Schedule
+
+    for name, (func, minutes) in SCHEDULES.items():
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={
+                "func": func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": minutes,
+                "repeats": -1,
+            },
+            create_defaults={
+                "func": func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": minutes,
+                "repeats": -1,
+                "next_run": timezone.now(),
+            },
+        )

@@ -1,0 +1,210 @@
+"""The Kinovi callback: store every delivery, confirm its claim with recordInfo, apply that.
+
+Kinovi signs nothing, so a body proves nothing: the per-generation URL token only says the
+sender knew the URL. Nothing from the body is applied; it triggers a recordInfo (with our
+key) whose answer goes through the state machine like any poll.
+"""
+
+import hmac
+import json
+import logging
+
+from django.db import transaction
+from django.db.models import F
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from generations import kinovi, lifecycle
+from generations.models import Generation, Heartbeat, Status, StatusEvent, WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+# Headers worth keeping for the audit; anything that could carry a credential is masked.
+SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+Outcome = WebhookDelivery.Outcome
+
+
+def _count_bad_token() -> None:
+    beat, _ = Heartbeat.objects.get_or_create(name=Heartbeat.BAD_WEBHOOK_TOKEN)
+    Heartbeat.objects.filter(pk=beat.pk).update(count=F("count") + 1, beat_at=timezone.now())
+
+
+def _token_matches(generation: Generation | None, token: str) -> bool:
+    from generations.services import hash_callback_token
+
+    if generation is None or not generation.callback_token_hash:
+        return False
+    return hmac.compare_digest(hash_callback_token(token), generation.callback_token_hash)
+
+
+@csrf_exempt
+@require_POST
+def kinovi_callback(request, public_id, token: str):
+    generation = (
+        Generation.objects.filter(public_id=public_id)
+        .only("pk", "status", "callback_token_hash", "confirmed_at")
+        .first()
+    )
+    if (
+        not _token_matches(generation, token)
+        or generation.status in {Status.SUCCESS, Status.FAIL, Status.REJECTED, Status.CANCELED}
+        and generation.confirmed_at is not None
+    ):
+        _count_bad_token()
+        return JsonResponse({"error": "Not found."}, status=404)
+
+    body = request.read(MAX_BODY_BYTES + 1)
+    truncated = len(body) > MAX_BODY_BYTES
+    delivery = WebhookDelivery.objects.create(
+        generation=generation,
+        headers={
+            name: ("••••" if name.lower() in SECRET_HEADERS else value[:500])
+            for name, value in request.headers.items()
+        },
+        body=body[:MAX_BODY_BYTES].decode("utf-8", errors="replace"),
+        body_truncated=truncated,
+        remote_addr=request.META.get("REMOTE_ADDR") or None,
+    )
+    if truncated:
+        _finish(delivery, Outcome.REJECTED, f"Body larger than {MAX_BODY_BYTES} bytes.")
+        return HttpResponse("Payload too large.", status=413)
+    judge(delivery)
+    if delivery.outcome == Outcome.REJECTED and delivery.error.startswith("Not the documented"):
+        return JsonResponse({"error": delivery.error}, status=400)
+    return JsonResponse({"received": True, "outcome": delivery.outcome})
+
+
+def _finish(delivery: WebhookDelivery, outcome: str, error: str = "") -> WebhookDelivery:
+    delivery.outcome = outcome
+    delivery.error = error[:500]
+    delivery.processed_at = timezone.now()
+    delivery.save(update_fields=["outcome", "error", "processed_at"])
+    return delivery
+
+
+def judge(delivery: WebhookDelivery) -> WebhookDelivery:
+    """Decide what a stored delivery means; a credible one gets a recordInfo confirmation."""
+    try:
+        info = kinovi.parse_webhook(json.loads(delivery.body))
+    except (ValueError, kinovi.MalformedResponse) as exc:
+        return _finish(delivery, Outcome.REJECTED, f"Not the documented webhook body: {exc}")
+    delivery.claimed_task_id = info.task_id[:100]
+    delivery.claimed_status = info.status[:12]
+    delivery.error = ""
+    delivery.save(update_fields=["claimed_task_id", "claimed_status", "error"])
+    if delivery.generation_id is None:
+        return _finish(delivery, Outcome.REJECTED, "Not addressed to any generation.")
+
+    with transaction.atomic():
+        # Under the generation's lock: the submit job saves the task id under the same lock,
+        # so a delivery is either judged with the task id or found by resolve_early after it.
+        generation = Generation.objects.select_for_update().get(pk=delivery.generation_id)
+        if generation.is_terminal:
+            return _finish(delivery, Outcome.DUPLICATE, f"Already {generation.status}.")
+        if generation.task_id:
+            if info.task_id != generation.task_id:
+                return _finish(
+                    delivery,
+                    Outcome.REJECTED,
+                    f"Names task {info.task_id[:60]}, but this generation's task is "
+                    f"{generation.task_id}.",
+                )
+        elif generation.status in {Status.QUEUED, Status.SUBMITTING}:
+            return _finish(delivery, Outcome.EARLY, "Arrived before the task id was known.")
+        elif (
+            generation.status == Status.UNKNOWN
+            and Generation.objects.filter(task_id=info.task_id).exists()
+        ):
+            return _finish(delivery, Outcome.REJECTED, "Names a task of another generation.")
+        pending = (
+            WebhookDelivery.objects.filter(
+                generation=generation,
+                outcome=Outcome.RECEIVED,
+                claimed_status=info.status,
+                processed_at__isnull=True,
+            )
+            .exclude(pk=delivery.pk)
+            .exists()
+        )
+        if pending:
+            return _finish(delivery, Outcome.DUPLICATE, "Same claim as a delivery being checked.")
+        delivery.outcome = Outcome.RECEIVED
+        delivery.processed_at = None
+        delivery.save(update_fields=["outcome", "processed_at"])
+        from generations import tasks
+
+        transaction.on_commit(lambda: tasks.enqueue_confirm(delivery.pk))
+    return delivery
+
+
+def confirm(delivery_id: int) -> str:
+    """The confirmation job: recordInfo for the task, applied as a webhook-sourced status."""
+    from generations.tasks import _ask
+
+    delivery = (
+        WebhookDelivery.objects.select_related("generation__api_key")
+        .filter(pk=delivery_id, outcome=Outcome.RECEIVED, processed_at__isnull=True)
+        .first()
+    )
+    if delivery is None or delivery.generation is None:
+        return "nothing to confirm"
+    generation = delivery.generation
+    if generation.is_terminal:
+        _finish(delivery, Outcome.DUPLICATE, f"Already {generation.status}.")
+        return "duplicate"
+    adopting = not generation.task_id
+    task_id = generation.task_id or delivery.claimed_task_id
+    try:
+        info = _ask(generation, task_id)
+    except (kinovi.NotFound, kinovi.AccessNotEnabled, kinovi.InvalidRequest) as exc:
+        _finish(delivery, Outcome.REJECTED, f"Kinovi does not know that task for our key: {exc}")
+        return "rejected"
+    except kinovi.KinoviError as exc:
+        # Unconfirmed: leave it to the poller, sooner than its cadence would.
+        delivery.error = f"Confirmation failed ({exc}); the poller will check."[:500]
+        delivery.save(update_fields=["error"])
+        lifecycle.reschedule(generation_id=generation.pk, at=timezone.now())
+        return "confirmation failed"
+    if info.task_id != task_id:
+        _finish(delivery, Outcome.REJECTED, "Kinovi answered about another task.")
+        return "rejected"
+    outcome = lifecycle.apply_info(
+        generation_id=generation.pk,
+        info=info,
+        source=StatusEvent.Source.WEBHOOK,
+        detail=f"callback (delivery {delivery.pk}) confirmed: Kinovi says {info.status}",
+        task_id=task_id if adopting else None,
+    )
+    claimed = delivery.claimed_status
+    if info.status != claimed:
+        _finish(
+            delivery,
+            Outcome.IGNORED,
+            f"The callback claimed {claimed} but Kinovi says {info.status}.",
+        )
+    elif outcome.changed:
+        _finish(delivery, Outcome.APPLIED)
+    else:
+        _finish(delivery, Outcome.DUPLICATE, f"Already {outcome.generation.status}.")
+    return delivery.outcome
+
+
+def resolve_early(generation_id: int) -> int:
+    """Judge again the deliveries that came before the task id (or its absence) was known."""
+    early = list(WebhookDelivery.objects.filter(generation_id=generation_id, outcome=Outcome.EARLY))
+    for delivery in early:
+        judge(delivery)
+    return len(early)
+
+
+def resolve_all_early() -> int:
+    """Sweeper's net: early deliveries whose generation has moved on since."""
+    ids = set(
+        WebhookDelivery.objects.filter(outcome=Outcome.EARLY)
+        .exclude(generation__status__in=[Status.QUEUED, Status.SUBMITTING])
+        .values_list("generation_id", flat=True)
+    )
+    return sum(resolve_early(pk) for pk in ids if pk is not None)

@@ -1,0 +1,69 @@
+"""Helpers for the lifecycle tests: a team with a sandbox key, bounded waits, readable history."""
+
+import time
+
+import pytest
+
+from accounts.models import Membership
+from generations import services
+from generations.models import CreditEntry, Generation
+
+
+@pytest.fixture
+def bob_membership(cast, team):
+    return Membership.objects.get(user=cast["bob"], workspace=team)
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.1, what: str = "it"):
+    """Poll `predicate` until it returns something truthy, for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_for_status(generation, statuses, *, timeout: float = 30.0) -> Generation:
+    statuses = {statuses} if isinstance(statuses, str) else set(statuses)
+
+    def done():
+        fresh = Generation.objects.get(pk=generation.pk)
+        return fresh if fresh.status in statuses else None
+
+    try:
+        return wait_for(done, timeout=timeout, what=f"status in {sorted(statuses)}")
+    except AssertionError:
+        fresh = Generation.objects.get(pk=generation.pk)
+        raise AssertionError(
+            f"{fresh.status} after {timeout} s, wanted {sorted(statuses)}; events: {history(fresh)}"
+        ) from None
+
+
+def history(generation) -> list[tuple[str, str, str]]:
+    return [
+        (e.from_status, e.to_status, e.source)
+        for e in generation.events.order_by("created_at", "id")
+    ]
+
+
+def statuses(generation) -> list[str]:
+    return [to for _, to, _ in history(generation)]
+
+
+def ledger(generation) -> dict[str, int]:
+    return dict(CreditEntry.objects.filter(generation=generation).values_list("kind", "credits"))
+
+
+def submit(membership, key, prompt="A red kite over green hills, slow pan", **params):
+    defaults = {
+        "model": "seedance-20",
+        "duration": 5,
+        "aspect_ratio": "16:9",
+        "mode": "keyframe",
+        "upscale_4k": False,
+    }
+    defaults.update(params)
+    return services.submit(membership=membership, api_key=key, prompt=prompt, **defaults)
