@@ -1,0 +1,581 @@
+"""The operators' credit usage report: ledger totals and reconciliation in SQL aggregates, and CSV.
+
+Figures come from the append-only ledger (`CreditEntry`), never from generations' own fields,
+so the report shows what was recorded as spent. Spending is negative in the ledger; the report
+shows it as positive "spent" figures. Every table is built with a constant number of queries
+whatever the number of rows: one aggregate per grouping (one single GROUPING SETS scan on
+PostgreSQL), one name lookup per kind of owner, one query per reconciliation list.
+"""
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from accounts.models import ApiKey, User, Workspace
+from generations.models import CreditEntry, Generation, Status
+
+MAX_DAYS = 366
+# Reconciliation lists are for reading; the CSV carries them in full.
+LIST_LIMIT = 200
+
+GROUPINGS = ("workspace", "user", "model", "key", "day")
+TABLE_TITLES = {
+    "workspace": "By workspace",
+    "user": "By user",
+    "model": "By model",
+    "key": "By key",
+    "day": "By day",
+}
+RECONCILIATION_TITLES = {
+    "charged_differs": "Charged credits differ from the estimate",
+    "failed_without_refund": "Failed generations without a refund row",
+    "unknown_or_stalled": "Unknown and stalled generations",
+    "reserve_without_task": "Reserve rows without a task id",
+}
+ALL_TABLES = (*GROUPINGS, *RECONCILIATION_TITLES)
+
+_DOLLARS = DecimalField(max_digits=20, decimal_places=6)
+
+
+def format_dollars(value: Decimal) -> str:
+    """Exact dollars, at least to the cent: $1.5 → "$1.50", $0.0125 → "$0.0125"."""
+    value = Decimal(value)
+    if value == value.quantize(Decimal("0.01")):
+        value = value.quantize(Decimal("0.01"))
+    else:
+        value = value.normalize()
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,f}"
+
+
+class ReportError(Exception):
+    """Bad report parameters, with a message fit to show the operator."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """Calendar days `start` to `end`, both included, in the site's time zone."""
+
+    start: date
+    end: date
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=timezone.get_default_timezone())
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(
+            self.end + timedelta(days=1), time.min, tzinfo=timezone.get_default_timezone()
+        )
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+
+def this_month(today: date | None = None) -> Period:
+    today = today or timezone.localdate()
+    start = today.replace(day=1)
+    next_month = (start + timedelta(days=32)).replace(day=1)
+    return Period(start, next_month - timedelta(days=1))
+
+
+def parse_period(params) -> Period:
+    """A period from `start`/`end` query parameters (YYYY-MM-DD); the current month without."""
+    default = this_month()
+    raw_start = (params.get("start") or "").strip()
+    raw_end = (params.get("end") or "").strip()
+    try:
+        start = date.fromisoformat(raw_start) if raw_start else default.start
+        end = date.fromisoformat(raw_end) if raw_end else default.end
+    except ValueError:
+        raise ReportError("Dates must be written as YYYY-MM-DD, e.g. 2026-01-31.") from None
+    if end < start:
+        raise ReportError("The end date is before the start date.")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise ReportError(f"Choose a period of at most {MAX_DAYS} days.")
+    return Period(start, end)
+
+
+@dataclass
+class Row:
+    """One line of a totals table. Credits spent are positive; refunds reduce `net_credits`."""
+
+    key: object
+    label: str
+    generations: int = 0
+    reserved: int = 0
+    captured: int = 0
+    refunded: int = 0
+    net_credits: int = 0
+    net_dollars: Decimal = Decimal("0")
+
+    @property
+    def dollars_text(self) -> str:
+        return format_dollars(self.net_dollars)
+
+    def add(self, other: "Row") -> None:
+        self.generations += other.generations
+        self.reserved += other.reserved
+        self.captured += other.captured
+        self.refunded += other.refunded
+        self.net_credits += other.net_credits
+        self.net_dollars += other.net_dollars
+
+
+@dataclass
+class Report:
+    period: Period
+    tables: dict[str, list[Row]]
+    total: Row
+    reconciliation: dict[str, list[dict]] = field(default_factory=dict)
+    truncated: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def chart(self) -> dict:
+        return day_chart(self.tables["day"])
+
+
+# --- totals ---------------------------------------------------------------------------------
+
+
+def _sums() -> dict:
+    """Aggregates of one group, signed so that spending reads positive."""
+    reserve, capture, refund = (
+        Q(kind=CreditEntry.Kind.RESERVE),
+        Q(kind=CreditEntry.Kind.CAPTURE),
+        Q(kind=CreditEntry.Kind.REFUND),
+    )
+    zero = Value(0)
+    return {
+        "generations": Count("id", filter=reserve),
+        "reserved": Coalesce(Sum("credits", filter=reserve), zero),
+        "captured": Coalesce(Sum("credits", filter=capture), zero),
+        "refunded": Coalesce(Sum("credits", filter=refund), zero),
+        "net": Coalesce(Sum("credits"), zero),
+        "dollars": Coalesce(
+            Sum(ExpressionWrapper(F("credits") * F("dollars_per_credit"), output_field=_DOLLARS)),
+            Value(Decimal("0")),
+            output_field=_DOLLARS,
+        ),
+    }
+
+
+def _row(key, generations, reserved, captured, refunded, net, dollars) -> Row:
+    return Row(
+        key=key,
+        label="",
+        generations=int(generations),
+        reserved=-int(reserved),
+        captured=-int(captured),
+        refunded=int(refunded),
+        net_credits=-int(net),
+        net_dollars=-Decimal(dollars),
+    )
+
+
+_GROUPING_SQL = """
+SELECT GROUPING(workspace_id), GROUPING(user_id), GROUPING(model), GROUPING(api_key_id),
+       workspace_id, user_id, model, api_key_id, day,
+       COUNT(*) FILTER (WHERE kind = 'reserve'),
+       COALESCE(SUM(credits) FILTER (WHERE kind = 'reserve'), 0),
+       COALESCE(SUM(credits) FILTER (WHERE kind = 'capture'), 0),
+       COALESCE(SUM(credits) FILTER (WHERE kind = 'refund'), 0),
+       COALESCE(SUM(credits), 0),
+       COALESCE(SUM(credits * dollars_per_credit), 0)
+FROM (
+    SELECT workspace_id, user_id, model, api_key_id, kind, credits, dollars_per_credit,
+           (created_at AT TIME ZONE %s)::date AS day
+    FROM generations_creditentry
+    WHERE created_at >= %s AND created_at < %s
+) AS ledger
+GROUP BY GROUPING SETS ((workspace_id), (user_id), (model), (api_key_id), (day))
+"""
+
+
+def _grouped_postgresql(period: Period) -> dict[str, list[Row]]:
+    """All five groupings from one scan of the ledger (GROUPING SETS)."""
+    tables: dict[str, list[Row]] = {name: [] for name in GROUPINGS}
+    with connection.cursor() as cursor:
+        cursor.execute(_GROUPING_SQL, [settings.TIME_ZONE, period.since, period.until])
+        for gw, gu, gm, gk, workspace_id, user_id, model, key_id, day, *sums in cursor:
+            if not gw:
+                tables["workspace"].append(_row(workspace_id, *sums))
+            elif not gu:
+                tables["user"].append(_row(user_id, *sums))
+            elif not gm:
+                tables["model"].append(_row(model, *sums))
+            elif not gk:
+                tables["key"].append(_row(key_id, *sums))
+            else:
+                tables["day"].append(_row(day, *sums))
+    return tables
+
+
+def _grouped_orm(period: Period) -> dict[str, list[Row]]:
+    """The same five groupings as five GROUP BY queries, for databases without GROUPING SETS."""
+    ledger = CreditEntry.objects.filter(created_at__gte=period.since, created_at__lt=period.until)
+    columns = {
+        "workspace": "workspace_id",
+        "user": "user_id",
+        "model": "model",
+        "key": "api_key_id",
+        "day": TruncDate("created_at"),
+    }
+    tables = {}
+    for name, column in columns.items():
+        grouped = (
+            ledger.values(group=F(column) if isinstance(column, str) else column)
+            .order_by()
+            .annotate(**_sums())
+            .values_list("group", *_sums())
+        )
+        tables[name] = [_row(*values) for values in grouped]
+    return tables
+
+
+def grouped_totals(period: Period, *, use_grouping_sets: bool | None = None):
+    if use_grouping_sets is None:
+        use_grouping_sets = connection.vendor == "postgresql"
+    return _grouped_postgresql(period) if use_grouping_sets else _grouped_orm(period)
+
+
+def _label_rows(tables: dict[str, list[Row]]) -> None:
+    """Names for the ids, one query per kind of owner, and a stable order for every table."""
+    workspace_names = dict(
+        Workspace.objects.filter(pk__in=[r.key for r in tables["workspace"]]).values_list(
+            "pk", "name"
+        )
+    )
+    user_emails = dict(
+        User.objects.filter(pk__in=[r.key for r in tables["user"]]).values_list("pk", "email")
+    )
+    key_labels = {
+        pk: f"{label} (••••{last_four}) · {workspace}"
+        for pk, label, last_four, workspace in ApiKey.objects.filter(
+            pk__in=[r.key for r in tables["key"]]
+        ).values_list("pk", "label", "last_four", "workspace__name")
+    }
+    model_names = dict(Generation._meta.get_field("model").choices)
+    for row in tables["workspace"]:
+        row.label = workspace_names.get(row.key, f"workspace {row.key}")
+    for row in tables["user"]:
+        row.label = user_emails.get(row.key, f"user {row.key}")
+    for row in tables["key"]:
+        row.label = key_labels.get(row.key, f"key {row.key}")
+    for row in tables["model"]:
+        row.label = str(model_names.get(row.key, row.key))
+    for row in tables["day"]:
+        row.label = row.key.isoformat()
+    for name in ("workspace", "user", "model", "key"):
+        tables[name].sort(key=lambda r: (-r.net_credits, r.label))
+    tables["day"].sort(key=lambda r: r.key)
+
+
+def day_chart(days: list[Row], *, height: int = 160, bar: int = 14, gap: int = 4) -> dict:
+    """Geometry of a server-side SVG bar chart of net credits spent per day (no JavaScript)."""
+    peak = max((r.net_credits for r in days), default=0)
+    bars = []
+    for position, row in enumerate(days):
+        value = max(row.net_credits, 0)
+        bar_height = round(value * height / peak) if peak else 0
+        bars.append(
+            {
+                "x": position * (bar + gap),
+                "y": height - bar_height,
+                "width": bar,
+                "height": bar_height,
+                "label": row.label,
+                "credits": row.net_credits,
+                "dollars": row.net_dollars,
+            }
+        )
+    return {"bars": bars, "width": max(len(days) * (bar + gap), 1), "height": height, "peak": peak}
+
+
+def _fill_days(period: Period, rows: list[Row]) -> list[Row]:
+    """Every day of the period, zeros included, so the chart's x axis is the calendar."""
+    by_day = {r.key: r for r in rows}
+    return [by_day.get(day) or Row(key=day, label=day.isoformat()) for day in period.days]
+
+
+# --- reconciliation -------------------------------------------------------------------------
+
+
+def _generations_in(period: Period):
+    return Generation.objects.filter(
+        created_at__gte=period.since, created_at__lt=period.until
+    ).select_related("workspace", "creator")
+
+
+def _generation_line(g: Generation, **extra) -> dict:
+    return {
+        "id": g.pk,
+        "public_id": str(g.public_id),
+        "workspace": g.workspace.name,
+        "creator": g.creator.email,
+        "model": g.model,
+        "status": g.status,
+        "task_id": g.task_id or "",
+        "estimated_credits": g.estimated_credits,
+        "credits_used": g.credits_used,
+        "created_at": g.created_at,
+        **extra,
+    }
+
+
+def reconciliation_querysets(period: Period) -> dict:
+    ledger_net = Coalesce(Sum("credit_entries__credits"), Value(0), output_field=IntegerField())
+    refund = CreditEntry.objects.filter(generation=OuterRef("pk"), kind=CreditEntry.Kind.REFUND)
+    return {
+        "charged_differs": _generations_in(period)
+        .filter(status=Status.SUCCESS, credits_used__isnull=False)
+        .exclude(credits_used=F("estimated_credits"))
+        .annotate(ledger_net=ledger_net)
+        .order_by("created_at", "id"),
+        "failed_without_refund": _generations_in(period)
+        .filter(status=Status.FAIL)
+        .filter(~Exists(refund))
+        .annotate(ledger_net=ledger_net)
+        .order_by("created_at", "id"),
+        "unknown_or_stalled": _generations_in(period)
+        .filter(status__in=[Status.UNKNOWN, Status.STALLED])
+        .annotate(ledger_net=ledger_net)
+        .order_by("created_at", "id"),
+        "reserve_without_task": CreditEntry.objects.filter(
+            created_at__gte=period.since,
+            created_at__lt=period.until,
+            kind=CreditEntry.Kind.RESERVE,
+        )
+        .filter(Q(generation__task_id__isnull=True) | Q(generation__task_id=""))
+        .select_related("generation", "workspace", "user")
+        .order_by("created_at", "id"),
+    }
+
+
+def _reconciliation_line(name: str, obj) -> dict:
+    if name == "reserve_without_task":
+        return {
+            "entry_id": obj.pk,
+            "generation_id": obj.generation_id,
+            "public_id": str(obj.generation.public_id),
+            "workspace": obj.workspace.name,
+            "user": obj.user.email,
+            "model": obj.model,
+            "status": obj.generation.status,
+            "credits": obj.credits,
+            "created_at": obj.created_at,
+        }
+    return _generation_line(obj, ledger_net=obj.ledger_net)
+
+
+def reconciliation(period: Period, *, limit: int | None = LIST_LIMIT):
+    """Each anomaly list (at most `limit` lines each) and whether it was cut short."""
+    lists, truncated = {}, {}
+    for name, queryset in reconciliation_querysets(period).items():
+        objs = list(queryset[: limit + 1] if limit is not None else queryset)
+        truncated[name] = limit is not None and len(objs) > limit
+        lists[name] = [_reconciliation_line(name, o) for o in objs[:limit]]
+    return lists, truncated
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def totals(period: Period, *, use_grouping_sets: bool | None = None) -> tuple[dict, Row]:
+    tables = grouped_totals(period, use_grouping_sets=use_grouping_sets)
+    _label_rows(tables)
+    tables["day"] = _fill_days(period, tables["day"])
+    # Every ledger row has exactly one workspace, so the workspace table sums to the total.
+    total = Row(key=None, label="Total")
+    for row in tables["workspace"]:
+        total.add(row)
+    return tables, total
+
+
+def build_report(period: Period, *, use_grouping_sets: bool | None = None) -> Report:
+    tables, total = totals(period, use_grouping_sets=use_grouping_sets)
+    lists, truncated = reconciliation(period)
+    return Report(
+        period=period, tables=tables, total=total, reconciliation=lists, truncated=truncated
+    )
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+TOTAL_COLUMNS = [
+    "generations",
+    "reserved",
+    "captured",
+    "refunded",
+    "net_credits",
+    "net_dollars",
+]
+RECONCILIATION_COLUMNS = {
+    "reserve_without_task": [
+        "entry_id",
+        "generation_id",
+        "public_id",
+        "workspace",
+        "user",
+        "model",
+        "status",
+        "credits",
+        "created_at",
+    ],
+}
+_GENERATION_COLUMNS = [
+    "id",
+    "public_id",
+    "workspace",
+    "creator",
+    "model",
+    "status",
+    "task_id",
+    "estimated_credits",
+    "credits_used",
+    "ledger_net",
+    "created_at",
+]
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    text = str(value)
+    # A cell starting with = + - @ is a formula to a spreadsheet; prompts and names are user input.
+    if text[:1] in {"=", "+", "@", "\t", "\r"} or (text[:1] == "-" and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
+    return True
+
+
+def table_csv(period: Period, table: str) -> str:
+    """One table of the report as CSV text (reconciliation lists in full, not cut short)."""
+    if table not in ALL_TABLES:
+        raise ReportError("There is no such table in the report.")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    if table in GROUPINGS:
+        tables, _total = totals(period)
+        writer.writerow([table, *TOTAL_COLUMNS])
+        for row in tables[table]:
+            writer.writerow(
+                [_csv_value(row.label)] + [_csv_value(getattr(row, c)) for c in TOTAL_COLUMNS]
+            )
+    else:
+        columns = RECONCILIATION_COLUMNS.get(table, _GENERATION_COLUMNS)
+        writer.writerow(columns)
+        queryset = reconciliation_querysets(period)[table]
+        for obj in queryset.iterator(chunk_size=2000):
+            line = _reconciliation_line(table, obj)
+            writer.writerow([_csv_value(line[c]) for c in columns])
+    return out.getvalue()
+
+
+def generations_csv(queryset) -> str:
+    """Selected generations for the admin's export action."""
+    columns = [
+        "public_id",
+        "workspace",
+        "creator",
+        "api_key",
+        "model",
+        "duration",
+        "upscale_4k",
+        "status",
+        "task_id",
+        "estimated_credits",
+        "credits_used",
+        "dollars_per_credit",
+        "created_at",
+        "completed_at",
+        "prompt",
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for g in queryset.select_related("workspace", "creator", "api_key").iterator(chunk_size=2000):
+        writer.writerow(
+            [
+                _csv_value(v)
+                for v in [
+                    g.public_id,
+                    g.workspace.name,
+                    g.creator.email,
+                    g.api_key.label,
+                    g.model,
+                    g.duration,
+                    g.upscale_4k,
+                    g.status,
+                    g.task_id,
+                    g.estimated_credits,
+                    g.credits_used,
+                    g.dollars_per_credit,
+                    g.created_at,
+                    g.completed_at,
+                    g.prompt,
+                ]
+            ]
+        )
+    return out.getvalue()
+
+
+# --- month spending (budgets) ---------------------------------------------------------------
+
+
+def ledger_spent(*, workspace, user=None, period: Period | None = None) -> int:
+    """Credits spent per the ledger in a period (this month by default): reserves + captures
+    − refunds. One aggregate query."""
+    period = period or this_month()
+    entries = CreditEntry.objects.filter(
+        workspace=workspace, created_at__gte=period.since, created_at__lt=period.until
+    )
+    if user is not None:
+        entries = entries.filter(user=user)
+    return -int(entries.aggregate(net=Coalesce(Sum("credits"), Value(0)))["net"])
+
+
+def ledger_spent_by_user(*, workspace, period: Period | None = None) -> dict[int, int]:
+    """Credits each person spent in a workspace in a period (this month by default), per the
+    ledger: one GROUP BY query."""
+    period = period or this_month()
+    rows = (
+        CreditEntry.objects.filter(
+            workspace=workspace, created_at__gte=period.since, created_at__lt=period.until
+        )
+        .values("user_id")
+        .order_by()
+        .annotate(net=Sum("credits"))
+        .values_list("user_id", "net")
+    )
+    return {user_id: -int(net) for user_id, net in rows}
