@@ -67,3 +67,34 @@ def submit(membership, key, prompt="A red kite over green hills, slow pan", **pa
     }
     defaults.update(params)
     return services.submit(membership=membership, api_key=key, prompt=prompt, **defaults)
+
+
+class KinoviCalls:
+    """Counts the calls reaching the sandbox (served in this process by the live server)."""
+
+    def __init__(self) -> None:
+        self.creates = 0
+        self.record_info: dict[str, int] = {}
+
+    def __call__(self, sender, environ=None, **kwargs) -> None:
+        from urllib.parse import parse_qs
+
+        path = (environ or {}).get("PATH_INFO", "")
+        if path.endswith("/sandbox/api/v1/jobs/createTask"):
+            self.creates += 1
+        elif path.endswith("/sandbox/api/v1/jobs/recordInfo"):
+            task_id = parse_qs(environ.get("QUERY_STRING", "")).get("taskId", [""])[0]
+            self.record_info[task_id] = self.record_info.get(task_id, 0) + 1
+
+    def for_task(self, task_id: str) -> int:
+        return self.record_info.get(task_id, 0)
+
+
+@pytest.fixture
+def kinovi_calls():
+    from django.core.signals import request_started
+
+    calls = KinoviCalls()
+    request_started.connect(calls)
+    yield calls
+    request_started.disconnect(calls)
