@@ -3,6 +3,7 @@
 from django.utils.functional import SimpleLazyObject
 
 from accounts.access import current_membership
+from generations import services
 
 
 def usage(request):
@@ -13,12 +14,6 @@ def usage(request):
         membership = current_membership(request)
         if membership is None:
             return None
-        # Imported here: the services module imports models, and settings load this early.
-        try:  # TEMPORARY until generations/services.py lands
-            from generations import services
-        except ImportError:
-            return None
-
         return services.budget_status(workspace=membership.workspace, membership=membership)
 
     # Lazy: only pages that render the header pay for the query.

@@ -4,6 +4,7 @@ import calendar
 import csv
 import datetime
 import json
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -17,12 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import get_for_member, workspace_required
-from generations import kinovi, pricing
-
-try:  # TEMPORARY until the lifecycle helper commits generations/services.py
-    from generations import services
-except ImportError:  # pragma: no cover
-    services = None
+from generations import kinovi, pricing, services
 from generations.forms import (
     MODE_NOTES,
     MODEL_NOTES,
@@ -150,6 +146,10 @@ def new_video(request):
         initial = {}
         source = request.GET.get("remix")
         if source:
+            try:
+                source = uuid.UUID(source)
+            except ValueError:
+                raise Http404("No such video.") from None
             remix_of = get_for_member(
                 request,
                 Generation.objects.select_related("api_key"),
@@ -171,7 +171,7 @@ def _parent_from(request):
     if not source:
         return None
     try:
-        return Generation.objects.get(public_id=source, workspace=request.workspace)
+        return Generation.objects.get(public_id=uuid.UUID(source), workspace=request.workspace)
     except (Generation.DoesNotExist, ValueError, TypeError):
         return None
 
@@ -425,6 +425,11 @@ PROBLEMS = {
         "The key had too many videos in progress",
         "Nothing to do: the video waits in the local queue and is sent when a slot frees up.",
     ),
+    "unreachable": (
+        "Kinovi could not be reached",
+        "Nothing was sent and nothing charged. Check that Kinovi is up (or the network), then "
+        "retry.",
+    ),
     "server": (
         "Kinovi had a server error while making the video",
         "This is on Kinovi's side and usually passes. Retry in a moment; the failed attempt was "
@@ -447,7 +452,7 @@ PROBLEMS = {
 }
 
 
-def explain_problem(generation) -> dict | None:
+def explain_problem(generation, last_event=None) -> dict | None:
     """The one mapping from a generation's error to words a user can act on."""
     status = generation.status
     code = (generation.error_code or "").lower()
@@ -458,24 +463,27 @@ def explain_problem(generation) -> dict | None:
     elif status == Status.UNKNOWN:
         kind = "unknown"
     elif status == Status.REJECTED:
-        if "402" in code or "credit" in code:
+        if code == "402" or "credit" in code:
             kind = "credits"
-        elif any(c in code for c in ("401", "403", "auth", "access")):
+        elif code in {"401", "403"} or "key" in message:
             kind = "key"
-        elif "400" in code or "invalid" in code:
+        elif code == "400":
             kind = "invalid"
-        elif "429" in code or "concurren" in code:
+        elif code == "429":
             kind = "concurrency"
+        elif code == "unreachable":
+            kind = "unreachable"
         else:
             kind = "failed"
     elif status == Status.FAIL:
         if code == "2038" or "moderation" in code or "violat" in message:
             kind = "moderation"
-        elif "500" in code or "server" in code or "server" in message:
+        elif code.startswith("5") or "server" in code or "server" in message:
             kind = "server"
         else:
             kind = "failed"
-    elif status == Status.QUEUED and ("429" in code or "concurren" in code):
+    elif status == Status.QUEUED and last_event is not None and "429" in last_event.detail:
+        # Backed off after a 429: waiting for a slot, nothing wrong with the video itself.
         kind = "concurrency"
     if kind is None:
         return None
@@ -505,7 +513,7 @@ def detail(request, public_id):
         "entries": entries,
         "ledger_total": ledger_total,
         "ledger_dollars": ledger_total * generation.dollars_per_credit,
-        "problem": explain_problem(generation),
+        "problem": explain_problem(generation, events[-1] if events else None),
         "field_errors": field_errors,
         "membership": request.membership,
         "now": timezone.now(),
