@@ -201,7 +201,7 @@ def invite(request, workspace_id):
             role=form.cleaned_data["role"],
         )
     except services.AccountError as error:
-        form.add_error(None, error.message)
+        messages.error(request, error.message)
         return _team_page(request, invite_form=form)
     request.session[NEW_INVITATION_SESSION_KEY] = {
         "workspace": workspace.pk,

@@ -1,0 +1,59 @@
+"""Bad configuration is a clear start-up error, not a silent default."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+from django.conf import settings
+
+
+def _check(**env):
+    environment = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "a-long-random-production-secret-key-for-this-test-0123456789",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "studio.example.com",
+        "SITE_URL": "https://studio.example.com",
+        **env,
+    }
+    return subprocess.run(  # noqa: S603 - our own manage.py with a fixed argument list
+        [sys.executable, "manage.py", "check"],
+        cwd=settings.BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_good_production_environment_starts():
+    result = _check()
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "keys, position",
+    [("not-a-fernet-key", 1), (f"{Fernet.generate_key().decode()},short", 2)],
+)
+def test_a_malformed_encryption_key_is_a_clear_error(keys, position):
+    result = _check(FIELD_ENCRYPTION_KEYS=keys)
+    assert result.returncode != 0
+    assert f"FIELD_ENCRYPTION_KEYS: key number {position} is not a valid Fernet key" in (
+        result.stderr
+    )
+    assert "short" not in result.stderr.split("ImproperlyConfigured")[-1]
+
+
+def test_missing_encryption_keys_without_debug_is_a_clear_error():
+    result = _check(FIELD_ENCRYPTION_KEYS="")
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS must be set when DEBUG is off" in result.stderr
+
+
+def test_a_missing_secret_key_without_debug_is_a_clear_error():
+    result = _check(SECRET_KEY="")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
