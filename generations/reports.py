@@ -548,34 +548,3 @@ def generations_csv(queryset) -> str:
             ]
         )
     return out.getvalue()
-
-
-# --- month spending (budgets) ---------------------------------------------------------------
-
-
-def ledger_spent(*, workspace, user=None, period: Period | None = None) -> int:
-    """Credits spent per the ledger in a period (this month by default): reserves + captures
-    − refunds. One aggregate query."""
-    period = period or this_month()
-    entries = CreditEntry.objects.filter(
-        workspace=workspace, created_at__gte=period.since, created_at__lt=period.until
-    )
-    if user is not None:
-        entries = entries.filter(user=user)
-    return -int(entries.aggregate(net=Coalesce(Sum("credits"), Value(0)))["net"])
-
-
-def ledger_spent_by_user(*, workspace, period: Period | None = None) -> dict[int, int]:
-    """Credits each person spent in a workspace in a period (this month by default), per the
-    ledger: one GROUP BY query."""
-    period = period or this_month()
-    rows = (
-        CreditEntry.objects.filter(
-            workspace=workspace, created_at__gte=period.since, created_at__lt=period.until
-        )
-        .values("user_id")
-        .order_by()
-        .annotate(net=Sum("credits"))
-        .values_list("user_id", "net")
-    )
-    return {user_id: -int(net) for user_id, net in rows}
