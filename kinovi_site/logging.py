@@ -31,9 +31,25 @@ _SECRET_PATTERNS = [
 ]
 
 
+# URL keyword arguments whose values are credentials (the webhook token).
+_SECRET_KWARG = re.compile(r"token|secret|signature|password|key$", re.IGNORECASE)
+# The webhook route's token, for lines logged without a resolved request at hand.
+_CALLBACK_PATH = re.compile(r"(/hooks/kinovi/[0-9a-fA-F-]{32,36}/)[^/\s\"'?]+")
+
+
 def mask_secrets(text: str) -> str:
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
+    return _CALLBACK_PATH.sub(r"\1" + MASK, text)
+
+
+def mask_url_secrets(request: Any, text: str) -> str:
+    """`text` with the values of the request's credential-like URL arguments masked."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        for name, value in match.kwargs.items():
+            if _SECRET_KWARG.search(name) and value:
+                text = text.replace(str(value), MASK)
     return text
 
 
@@ -60,6 +76,10 @@ class MaskSecretsFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string must not hide the record or leak its args
             message = f"{record.msg!s} {record.args!r}"
+        # Django's own lines ("Not Found: <path>") carry the request: mask its URL secrets.
+        request = getattr(record, "request", None)
+        if request is not None:
+            message = mask_url_secrets(request, message)
         record.msg = mask_secrets(message)
         record.args = None
         if record.exc_info and not record.exc_text:

@@ -10,15 +10,13 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
 from kinovi_site.health import HEALTH_PATH, healthz
-from kinovi_site.logging import REQUEST_LOGGER, request_id_var
+from kinovi_site.logging import REQUEST_LOGGER, mask_url_secrets, request_id_var
 
 logger = logging.getLogger(REQUEST_LOGGER)
 
 # A request id from a trusted proxy is reused so lines can be joined across hops; anything
 # else (too long, odd characters) is replaced rather than copied into the logs.
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-# URL keyword arguments whose values are credentials (the webhook token): never logged.
-_SECRET_KWARG = re.compile(r"token|secret|signature|password|key$", re.IGNORECASE)
 
 
 class HealthCheckMiddleware:
@@ -55,13 +53,7 @@ def _workspace_id(request: HttpRequest) -> int | None:
 
 def loggable_path(request: HttpRequest) -> str:
     """The path without its query string, with credential-like URL arguments masked."""
-    path = request.path
-    match = getattr(request, "resolver_match", None)
-    if match is not None:
-        for name, value in match.kwargs.items():
-            if _SECRET_KWARG.search(name) and value:
-                path = path.replace(str(value), "[masked]")
-    return path
+    return mask_url_secrets(request, request.path)
 
 
 class RequestLogMiddleware:

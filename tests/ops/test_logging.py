@@ -3,10 +3,11 @@
 import io
 import json
 import logging
+import uuid
 
 import pytest
 from django.test import RequestFactory
-from django.urls import ResolverMatch
+from django.urls import ResolverMatch, reverse
 
 from kinovi_site.logging import (
     JOB_LOGGER,
@@ -148,3 +149,25 @@ def test_credential_like_url_arguments_are_masked_in_the_path():
     )
 
     assert loggable_path(request) == "/hooks/kinovi/3f1c/[masked]/"
+
+
+def test_the_webhook_token_never_reaches_the_request_line(client, db, captured):
+    token = "TOKENCANARY-" + "x" * 32
+    url = reverse("kinovi-webhook", kwargs={"public_id": uuid.uuid4(), "token": token})
+
+    response = client.post(url, data="{}", content_type="application/json")
+
+    assert response.status_code == 404
+    (line,) = captured(REQUEST_LOGGER)
+    assert line["path"].endswith("/[masked]/")
+    assert "TOKENCANARY" not in captured.raw()
+
+
+def test_a_callback_url_in_any_message_loses_its_token(captured):
+    url = f"https://studio.example.com/hooks/kinovi/{uuid.uuid4()}/TOKENCANARY-abcdef0123/"
+
+    logging.getLogger("generations.tasks").info("sending callBackUrl %s", url)
+
+    (line,) = captured("generations.tasks")
+    assert line["message"].endswith("/[masked]/")
+    assert "TOKENCANARY" not in captured.raw()
