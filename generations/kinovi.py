@@ -7,6 +7,7 @@ appears in a log line, an exception message, an error body or a repr.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -392,6 +393,18 @@ def _nothing_sent(exc: requests.exceptions.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
+class _Answer:
+    """The parts of an HTTP answer the client reads: status, headers and body."""
+
+    def __init__(self, status_code: int, headers, content: bytes):
+        self.status_code = status_code
+        self.headers = requests.structures.CaseInsensitiveDict(headers)
+        self.content = content
+
+    def json(self):
+        return json.loads(self.content)
+
+
 class _Attempt:
     """What one HTTP attempt produced: a response, or a transport failure."""
 
@@ -572,7 +585,11 @@ class KinoviClient:
             response.status_code,
             time.monotonic() - started,
         )
-        return _Attempt(response)
+        # Keep a copy, not the Response: an error kept by a caller (with its traceback) would
+        # otherwise hold the socket open after the session is closed.
+        answer = _Answer(response.status_code, response.headers, response.content)
+        response.close()
+        return _Attempt(answer)
 
     def _pause(self, attempt: int, retry_after: float | None, what: str, why: str) -> None:
         ceiling = min(self.backoff_max, self.backoff * (2**attempt))
