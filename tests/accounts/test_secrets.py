@@ -54,3 +54,24 @@ def test_the_canary_never_leaks(owner, team, kinovi, caplog):
         assert stored.secret == CANARY
         assert CANARY not in str(stored) and CANARY not in repr(stored)
         assert CANARY not in stored.secret_ciphertext
+
+
+def test_the_canary_never_shows_in_the_admin(client, team, make_key, make_user):
+    key = make_key(team, label="Canary", secret=CANARY)
+    AuditEntry.objects.create(action="key.added", workspace=team, data={"masked": key.masked})
+    admin = make_user("root@example.com")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client.force_login(admin, backend="django.contrib.auth.backends.ModelBackend")
+    for url in (
+        "/admin/accounts/apikey/",
+        f"/admin/accounts/apikey/{key.pk}/change/",
+        "/admin/accounts/auditentry/",
+        f"/admin/accounts/workspace/{team.pk}/change/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        body = response.content.decode()
+        assert CANARY not in body, url
+        assert key.secret_ciphertext not in body, url
+    assert "••••7890" in client.get("/admin/accounts/apikey/").content.decode()
