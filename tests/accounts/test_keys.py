@@ -3,6 +3,7 @@
 import pytest
 
 from accounts.models import ApiKey, AuditEntry, Membership, Role
+from accounts.services import verify_key
 
 from .conftest import CANARY
 
@@ -184,8 +185,7 @@ def test_it_hides_the_sandbox_when_disabled(owner, settings):
     assert not ApiKey.objects.exists()
 
 
-def test_the_sandbox_button_adds_a_verified_default_key(owner, team, settings):
-    pytest.importorskip("sandbox.services", reason="the sandbox app has not landed yet")
+def test_the_sandbox_button_adds_a_verified_default_key(owner, team, settings, live_server):
     settings.KINOVI_SANDBOX = True
     response = owner.post("/keys/sandbox/", follow=True)
     key = ApiKey.objects.get()
@@ -194,6 +194,19 @@ def test_the_sandbox_button_adds_a_verified_default_key(owner, team, settings):
     assert key.is_default
     assert key.secret.startswith("sk_sandbox_")
     assert key.secret not in response.content.decode()
+    assert "A sandbox key" in response.content.decode()
+    assert AuditEntry.objects.get(action="key.added").data["source"] == "sandbox"
+    # "Verified" is true: the built-in sandbox, over real HTTP, accepts the stored key.
+    settings.KINOVI_BASE_URL = live_server.url + "/sandbox/api/v1"
+    assert verify_key(key.secret)[0] == ApiKey.Status.VERIFIED
+    assert verify_key("sk_sandbox_not_a_real_key_0000")[0] == ApiKey.Status.INVALID
+
+
+def test_a_second_sandbox_key_is_not_the_default(owner, team, settings, make_key):
+    settings.KINOVI_SANDBOX = True
+    make_key(team, is_default=True)
+    owner.post("/keys/sandbox/")
+    assert not ApiKey.objects.get(label="Sandbox").is_default
 
 
 def test_personal_workspace_keys(make_user, login_as, kinovi):
