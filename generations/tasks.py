@@ -46,6 +46,11 @@ SCHEDULES = {
 }
 
 
+def _client(secret: str) -> kinovi.KinoviClient:
+    """The one way jobs reach Kinovi (tests swap it for a client that does not really sleep)."""
+    return kinovi.KinoviClient(secret)
+
+
 # --- enqueuing --------------------------------------------------------------------------------
 
 
@@ -207,7 +212,7 @@ def submit_generation(generation_id: int) -> str:
         return "waiting for a slot"
     generation.refresh_from_db()
     try:
-        with kinovi.KinoviClient(secret) as client:
+        with _client(secret) as client:
             task_id = client.create_task(
                 model=generation.model,
                 prompt=generation.prompt,
@@ -350,7 +355,7 @@ def _create_failed(generation: Generation, exc: kinovi.KinoviError) -> str:
 
 def _ask(generation: Generation, task_id: str) -> kinovi.TaskInfo:
     Generation.objects.filter(pk=generation.pk).update(poll_count=F("poll_count") + 1)
-    with kinovi.KinoviClient(generation.api_key.secret) as client:
+    with _client(generation.api_key.secret) as client:
         return client.record_info(task_id)
 
 

@@ -98,3 +98,64 @@ def kinovi_calls():
     request_started.connect(calls)
     yield calls
     request_started.disconnect(calls)
+
+
+class InlineJobs:
+    """Runs enqueued jobs at once, in the enqueuing thread, and remembers them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.paused = False
+        self.pending: list[tuple] = []
+
+    def __call__(self, func: str, *args, **kwargs) -> None:
+        self.calls.append((func.rsplit(".", 1)[-1], *args))
+        if self.paused:
+            self.pending.append((func, args))
+            return
+        self.run(func, args)
+
+    @staticmethod
+    def run(func: str, args) -> None:
+        from importlib import import_module
+
+        module, name = func.rsplit(".", 1)
+        getattr(import_module(module), name)(*args)
+
+    def names(self) -> list[str]:
+        return [name for name, *_ in self.calls]
+
+
+@pytest.fixture
+def inline_jobs(monkeypatch):
+    """django-q2 jobs run synchronously (for tests that drive one step at a time)."""
+    from generations import tasks
+
+    jobs = InlineJobs()
+    monkeypatch.setattr(tasks, "_enqueue", jobs)
+    return jobs
+
+
+@pytest.fixture
+def no_sleep(monkeypatch):
+    """The jobs' Kinovi client retries without really sleeping between attempts."""
+    from generations import kinovi, tasks
+
+    monkeypatch.setattr(
+        tasks, "_client", lambda secret: kinovi.KinoviClient(secret, sleep=lambda s: None)
+    )
+
+
+@pytest.fixture
+def make_key(db):
+    """A verified default key of `workspace` with any secret (for tests that mock Kinovi)."""
+    from accounts.models import ApiKey
+
+    def make(workspace, secret="sk_live_0123456789abcdef"):
+        key = ApiKey(workspace=workspace, label="Main", is_default=True)
+        key.secret = secret
+        key.status = ApiKey.Status.VERIFIED
+        key.save()
+        return key
+
+    return make
