@@ -78,24 +78,26 @@ class RequestLogMiddleware:
             response["X-Request-ID"] = request_id
             return response
         finally:
-            duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            match = getattr(request, "resolver_match", None)
-            fields = {
-                "method": request.method,
-                "path": loggable_path(request),
-                "route": match.route if match is not None else None,
-                "status": status,
-                "duration_ms": duration_ms,
-                "user_id": _user_id(request),
-                "workspace_id": _workspace_id(request),
-            }
-            level = logging.ERROR if status >= 500 else logging.INFO
-            logger.log(
-                level,
-                "%s %s %s",
-                request.method,
-                fields["path"],
-                status,
-                extra={"fields": fields},
-            )
             request_id_var.reset(token)
+            # A load balancer probes every few seconds: only a failing probe is worth a line.
+            if not (request.path_info == HEALTH_PATH and status == 200):
+                self._log(request, status, started, request_id)
+
+    @staticmethod
+    def _log(request: HttpRequest, status: int, started: float, request_id: str) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        match = getattr(request, "resolver_match", None)
+        fields = {
+            "method": request.method,
+            "path": loggable_path(request),
+            "route": match.route if match is not None else None,
+            "status": status,
+            "duration_ms": duration_ms,
+            "user_id": _user_id(request),
+            "workspace_id": _workspace_id(request),
+            "request_id": request_id,
+        }
+        level = logging.ERROR if status >= 500 else logging.INFO
+        logger.log(
+            level, "%s %s %s", request.method, fields["path"], status, extra={"fields": fields}
+        )

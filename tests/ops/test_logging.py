@@ -171,3 +171,17 @@ def test_a_callback_url_in_any_message_loses_its_token(captured):
     (line,) = captured("generations.tasks")
     assert line["message"].endswith("/[masked]/")
     assert "TOKENCANARY" not in captured.raw()
+
+
+def test_healthy_probes_are_not_logged_but_failing_ones_are(client, db, captured):
+    from django.utils import timezone
+
+    from generations.models import Heartbeat
+
+    failing = client.get("/healthz")  # no cluster has ever beaten
+    Heartbeat.objects.create(name=Heartbeat.TICKER, beat_at=timezone.now())
+    healthy = client.get("/healthz")
+
+    assert (failing.status_code, healthy.status_code) == (503, 200)
+    lines = captured(REQUEST_LOGGER)
+    assert [(x["path"], x["status"]) for x in lines] == [("/healthz", 503)]
