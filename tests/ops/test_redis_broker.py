@@ -10,7 +10,15 @@ import pytest
 import redis
 from django_q.models import Success
 
-from tests.ops.procs import BASE_DIR, PYTHON, base_env, manage, running, shared_database_url
+from tests.ops.procs import (
+    BASE_DIR,
+    PYTHON,
+    base_env,
+    manage,
+    procfile_command,
+    running,
+    shared_database_url,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -48,7 +56,8 @@ def test_a_cluster_on_redis_runs_tasks_and_reports_to_healthz(
     transactional_db, redis_env, tmp_path
 ):
     log = tmp_path / "qcluster.log"
-    with running([PYTHON, "manage.py", "qcluster"], env=redis_env, log=log) as cluster:
+    # The Procfile's worker line, as a deployment runs it.
+    with running(procfile_command("worker"), env=redis_env, log=log) as cluster:
         enqueued = manage(
             "shell",
             "-c",

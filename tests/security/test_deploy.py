@@ -2,12 +2,14 @@
 clearly, and the Procfile's web process serves production headers and cookies for real."""
 
 import json
+import subprocess
 
 import pytest
 import requests
 
 from tests.conftest import PASSWORD
 from tests.ops.procs import (
+    BASE_DIR,
     free_port,
     manage,
     procfile_command,
@@ -58,6 +60,23 @@ def test_bad_production_settings_fail_clearly_at_start_up(overrides, message):
     assert message in result.stderr
     # The refusal names the variable but never echoes a secret value back.
     assert "not-a-fernet-key" not in result.stderr.replace("'not-a-fernet-key'", "")
+
+
+def test_the_release_step_migrates_with_production_settings(transactional_db):
+    result = subprocess.run(
+        procfile_command("release"),
+        shell=True,
+        cwd=BASE_DIR,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The test database is already migrated: the step is safe to repeat on every deploy.
+    assert "No migrations to apply" in result.stdout
 
 
 @pytest.fixture
