@@ -120,8 +120,9 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        # Masked again at the end: a formatter can be used without the filter.
-        return mask_secrets(json.dumps(entry, default=str, ensure_ascii=False))
+        # Masked here too, value by value before JSON escaping can hide a pattern, because a
+        # formatter may be used on a handler without the filter.
+        return json.dumps(_mask_value(entry), default=str, ensure_ascii=False)
 
 
 class TextFormatter(logging.Formatter):

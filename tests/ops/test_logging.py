@@ -185,3 +185,15 @@ def test_healthy_probes_are_not_logged_but_failing_ones_are(client, db, captured
     assert (failing.status_code, healthy.status_code) == (503, 200)
     lines = captured(REQUEST_LOGGER)
     assert [(x["path"], x["status"]) for x in lines] == [("/healthz", 503)]
+
+
+def test_the_json_formatter_masks_even_without_the_filter():
+    record = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1, 'sent {"Authorization": "Bearer %s"}', (CANARY,), None
+    )
+    record.fields = {"nested": {"headers": [f"Bearer {BEARER_CANARY}"]}}
+
+    line = JsonFormatter().format(record)
+
+    assert CANARY not in line and "CANARYpayload" not in line
+    assert json.loads(line)["nested"] == {"headers": ["Bearer [masked]"]}
