@@ -108,7 +108,7 @@ class GenerationAdmin(OperatorActionsMixin, admin.ModelAdmin):
     list_filter = ["status", "model", "upscale_4k", "workspace", "created_at"]
     search_fields = ["prompt", "task_id", "creator__email", "=public_id"]
     date_hierarchy = "created_at"
-    list_select_related = ["workspace", "creator"]
+    list_select_related = ["workspace", "creator", "api_key"]
     list_per_page = 50
     show_full_result_count = False
     inlines = [StatusEventInline, CreditEntryInline, WebhookDeliveryInline]
@@ -180,9 +180,6 @@ class GenerationAdmin(OperatorActionsMixin, admin.ModelAdmin):
         ),
     ]
     readonly_fields = ["public_id", "api_key_masked", "charged"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("api_key")
 
     def has_add_permission(self, request):
         return False
@@ -282,25 +279,28 @@ class CreditEntryAdmin(admin.ModelAdmin):
         context = getattr(response, "context_data", None)
         if context and "cl" in context:
             # One aggregate over exactly the rows the filters selected.
-            context["ledger_totals"] = (
+            money = DecimalField(max_digits=20, decimal_places=6)
+            totals = (
                 context["cl"]
                 .queryset.order_by()
                 .aggregate(
-                    credits=Coalesce(Sum("credits"), Value(0)),
-                    dollars=Coalesce(
+                    total_credits=Coalesce(Sum("credits"), Value(0)),
+                    total_dollars=Coalesce(
                         Sum(
                             ExpressionWrapper(
-                                F("credits") * F("dollars_per_credit"),
-                                output_field=DecimalField(max_digits=20, decimal_places=6),
+                                F("credits") * F("dollars_per_credit"), output_field=money
                             )
                         ),
                         Value(0),
-                        output_field=DecimalField(max_digits=20, decimal_places=6),
+                        output_field=money,
                     ),
                 )
             )
-            totals = context["ledger_totals"]
-            totals["dollars_text"] = reports.format_dollars(totals["dollars"])
+            context["ledger_totals"] = {
+                "credits": totals["total_credits"],
+                "dollars": totals["total_dollars"],
+                "dollars_text": reports.format_dollars(totals["total_dollars"]),
+            }
         return response
 
     # --- the credit usage report ----------------------------------------------------------
