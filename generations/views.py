@@ -589,8 +589,8 @@ def _month_bounds(month: datetime.date):
 def _spent(rows):
     """Ledger sums are signed (spending negative); pages show spending as positive."""
     for row in rows:
-        row["credits"] = -(row["credits"] or 0)
-        row["dollars"] = -(row["dollars"] or Decimal(0))
+        row["credits"] = -(row.pop("total") or 0)
+        row["dollars"] = -(row.pop("money") or Decimal(0))
     return rows
 
 
@@ -641,14 +641,14 @@ def usage(request):
     ledger = CreditEntry.objects.filter(
         workspace=request.workspace, created_at__gte=start, created_at__lt=end
     )
-    totals = ledger.aggregate(credits=Sum("credits"), dollars=Sum(DOLLARS))
-    total_credits = -(totals["credits"] or 0)
-    total_dollars = -(totals["dollars"] or Decimal(0))
+    totals = ledger.aggregate(total=Sum("credits"), money=Sum(DOLLARS))
+    total_credits = -(totals["total"] or 0)
+    total_dollars = -(totals["money"] or Decimal(0))
     per_day_rows = _spent(
         list(
             ledger.annotate(day=TruncDate("created_at"))
             .values("day")
-            .annotate(credits=Sum("credits"), dollars=Sum(DOLLARS))
+            .annotate(total=Sum("credits"), money=Sum(DOLLARS))
             .order_by("day")
         )
     )
@@ -656,22 +656,22 @@ def usage(request):
         list(
             ledger.values("user_id", "user__email", "user__name")
             .annotate(
-                credits=Sum("credits"),
-                dollars=Sum(DOLLARS),
+                total=Sum("credits"),
+                money=Sum(DOLLARS),
                 videos=Count("generation", distinct=True),
             )
-            .order_by("credits", "user__email")
+            .order_by("total", "user__email")
         )
     )
     per_model = _spent(
         list(
             ledger.values("model")
             .annotate(
-                credits=Sum("credits"),
-                dollars=Sum(DOLLARS),
+                total=Sum("credits"),
+                money=Sum(DOLLARS),
                 videos=Count("generation", distinct=True),
             )
-            .order_by("credits", "model")
+            .order_by("total", "model")
         )
     )
     model_labels = dict(Model.choices)
@@ -715,7 +715,7 @@ def usage_csv(request):
         )
         .annotate(day=TruncDate("created_at"))
         .values("day", "user__email", "model")
-        .annotate(credits=Sum("credits"), dollars=Sum(DOLLARS))
+        .annotate(total=Sum("credits"), money=Sum(DOLLARS))
         .order_by("day", "user__email", "model")
     )
     writer = csv.writer(_Echo())
@@ -728,8 +728,8 @@ def usage_csv(request):
                     row["day"].isoformat(),
                     row["user__email"],
                     row["model"],
-                    -(row["credits"] or 0),
-                    f"{-(row['dollars'] or Decimal(0)):.2f}",
+                    -(row["total"] or 0),
+                    f"{-(row['money'] or Decimal(0)):.2f}",
                 ]
             )
 
