@@ -1,12 +1,14 @@
 """Helpers for the lifecycle tests: a team with a sandbox key, bounded waits, readable history."""
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import Membership
 from generations import services
-from generations.models import CreditEntry, Generation
+from generations.models import CreditEntry, Generation, Status
 
 
 @pytest.fixture
@@ -159,3 +161,24 @@ def make_key(db):
         return key
 
     return make
+
+
+@pytest.fixture
+def callbacks(settings, sandbox_server):
+    settings.KINOVI_CALLBACKS = True
+
+
+def in_flight(sandbox_server, membership, prompt="A lighthouse in a storm, slow zoom", key=None):
+    """A generation submitted with a callback URL (jobs inline): waiting, with its sandbox task."""
+    key = key or sandbox_server.api_key(membership.workspace)
+    generation = submit(membership, key, prompt=prompt)
+    generation.refresh_from_db()
+    assert generation.status == Status.WAITING, history(generation)
+    from sandbox.models import SandboxTask
+
+    task = SandboxTask.objects.get(task_id=generation.task_id)
+    return generation, task, urlsplit(task.callback_url).path
+
+
+def wait_until_ended(task) -> None:
+    wait_for(lambda: timezone.now() >= task.ends_at, timeout=10, what="the sandbox task to end")

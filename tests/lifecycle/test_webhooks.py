@@ -8,7 +8,6 @@ import json
 import threading
 from urllib.parse import urlsplit
 
-import pytest
 import requests
 from django.utils import timezone
 
@@ -16,26 +15,15 @@ from generations import kinovi, services, tasks
 from generations.models import Generation, Heartbeat, Status, WebhookDelivery
 from sandbox.models import SandboxTask
 from sandbox.services import webhook_body
-from tests.lifecycle.conftest import history, ledger, statuses, submit, wait_for
-
-
-@pytest.fixture
-def callbacks(settings, sandbox_server):
-    settings.KINOVI_CALLBACKS = True
-
-
-def in_flight(sandbox_server, membership, prompt="A lighthouse in a storm, slow zoom", key=None):
-    """A generation submitted with a callback URL (jobs inline): waiting, with its sandbox task."""
-    key = key or sandbox_server.api_key(membership.workspace)
-    generation = submit(membership, key, prompt=prompt)
-    generation.refresh_from_db()
-    assert generation.status == Status.WAITING, history(generation)
-    task = SandboxTask.objects.get(task_id=generation.task_id)
-    return generation, task, urlsplit(task.callback_url).path
-
-
-def wait_until_ended(task: SandboxTask) -> None:
-    wait_for(lambda: timezone.now() >= task.ends_at, timeout=10, what="the sandbox task to end")
+from tests.lifecycle.conftest import (
+    history,
+    in_flight,
+    ledger,
+    statuses,
+    submit,
+    wait_for,
+    wait_until_ended,
+)
 
 
 def post(client, path: str, body) -> int:
