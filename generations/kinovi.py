@@ -384,6 +384,14 @@ def shared_session() -> requests.Session:
     return session
 
 
+def close_shared_session() -> None:
+    """Close this thread's shared Session (tests call it so no kept-alive socket outlives one)."""
+    session = getattr(_local, "session", None)
+    if session is not None:
+        _local.session = None
+        session.close()
+
+
 def _nothing_sent(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the connection failed before the request could have left this machine."""
     if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):

@@ -13,6 +13,16 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _close_kinovi_session():
+    # A kept-alive connection to the live-server sandbox pins a server thread and its database
+    # connection, which then blocks dropping the test database at the end of the run.
+    yield
+    from generations.kinovi import close_shared_session
+
+    close_shared_session()
+
+
 @pytest.fixture
 def make_user(db):
     def make(email: str, *, password: str = PASSWORD, **extra):
