@@ -497,15 +497,18 @@ def dispatch() -> list[int]:
             if key is None:
                 continue  # a submit job or another ticker is deciding for this key right now
             free = free_slots(key, now)
-            order = fair_order(key_id, now)
-            candidates = order if free is None else order[:free]
-            due = list(
+            due_ids = set(
                 Generation.objects.filter(
-                    pk__in=candidates[:UNKNOWN_LIMIT_BATCH] if free is None else candidates,
-                    status=Status.QUEUED,
-                    next_poll_at__lte=now,
+                    api_key_id=key_id, status=Status.QUEUED, next_poll_at__lte=now
                 ).values_list("pk", flat=True)
             )
+            order = fair_order(key_id, now)
+            if free is None:
+                due = [pk for pk in order if pk in due_ids][:UNKNOWN_LIMIT_BATCH]
+            else:
+                # The head of the fair order keeps its place even while it backs off or its
+                # job is on the way: the slots are its, and nobody overtakes it.
+                due = [pk for pk in order[:free] if pk in due_ids]
             Generation.objects.filter(pk__in=due).update(next_poll_at=now + CLAIM_LEASE)
             chosen.extend(due)
     return chosen
