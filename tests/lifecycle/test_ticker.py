@@ -1,0 +1,79 @@
+"""The ticker's lease and pass, and the schedules registered after every migrate."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+from django_q.models import Schedule
+
+from generations import tasks
+from generations.models import Generation, Heartbeat, Price, Status
+from tests.lifecycle.conftest import submit
+
+
+def test_schedules_are_registered_once(db):
+    tasks.register_schedules()
+    tasks.register_schedules()
+
+    schedules = Schedule.objects.filter(name__in=tasks.SCHEDULES)
+    assert sorted(schedules.values_list("name", "func", "schedule_type", "minutes")) == [
+        ("kinovi sweeper", "generations.tasks.sweep", "I", 1),
+        ("kinovi ticker", "generations.tasks.ticker", "I", 1),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_schedules_and_prices_survive_a_flush():
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
+
+    assert Schedule.objects.filter(name__in=tasks.SCHEDULES).count() == 2
+    assert set(Price.objects.values_list("model", flat=True)) == {"seedance-20", "seedance2-fast"}
+
+
+def test_one_ticker_holds_the_lease_until_it_lapses(db):
+    assert tasks._take_lease("first")
+    assert tasks._take_lease("first")  # renewing
+    assert not tasks._take_lease("second")
+    assert tasks.ticker(seconds=1) == "another ticker holds the lease"
+
+    with time_machine.travel(timezone.now() + tasks.TICKER_LEASE + timedelta(seconds=1)):
+        assert tasks._take_lease("second")
+    assert Heartbeat.objects.get(name=Heartbeat.TICKER).lease_owner == "second"
+
+
+def test_a_tick_enqueues_due_polls_and_submissions_and_beats(
+    db, team, bob_membership, make_key, inline_jobs
+):
+    inline_jobs.paused = True
+    key = make_key(team)
+    queued = submit(bob_membership, key)
+    polled = submit(bob_membership, key)
+    Generation.objects.filter(pk=polled.pk).update(
+        status=Status.GENERATING,
+        task_id="task_1",
+        submitted_at=timezone.now(),
+        next_poll_at=timezone.now() - timedelta(seconds=1),
+    )
+
+    result = tasks.tick()
+
+    assert result == {"polls": [polled.pk], "submissions": [queued.pk]}
+    assert inline_jobs.calls == [
+        ("poll_generation", polled.pk, "poll"),
+        ("submit_generation", queued.pk),
+    ]
+    assert tasks.tick() == {"polls": [], "submissions": []}  # both claimed
+
+
+def test_the_ticker_loops_then_hands_over(db, inline_jobs, settings):
+    inline_jobs.paused = True
+    settings.KINOVI_SANDBOX = False
+
+    assert tasks.ticker(seconds=0.6) == "handed over"
+
+    beat = Heartbeat.objects.get(name=Heartbeat.TICKER)
+    assert beat.count >= 2 and beat.lease_owner == "" and beat.lease_until is None
+    assert inline_jobs.names() == ["ticker"]
