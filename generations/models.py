@@ -165,6 +165,15 @@ class Generation(models.Model):
                     status__in=["submitting", "waiting", "generating", "unknown", "stalled"]
                 ),
             ),
+            # The credit report's reconciliation (admin area): successes charged other than
+            # estimated, and failures (checked for a refund row), by creation time.
+            models.Index(
+                fields=["created_at"],
+                name="gen_charged_differs",
+                condition=Q(status="success", credits_used__isnull=False)
+                & ~Q(credits_used=models.F("estimated_credits")),
+            ),
+            models.Index(fields=["created_at"], name="gen_failed", condition=Q(status="fail")),
         ]
 
     def __str__(self) -> str:
@@ -338,3 +347,36 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.beat_at}"
+
+
+class LedgerDay(models.Model):
+    """The ledger summed per UTC day, workspace, person, key and model, for the credit report.
+
+    Kept by a PostgreSQL trigger on every ledger insert (migration 0005), in the same
+    transaction, so it is never behind; the report reads it instead of scanning a million
+    ledger rows. Signs as in the ledger (spending negative). Elsewhere (SQLite) it stays empty
+    and the report aggregates the ledger directly. Owned by the admin/report area.
+    """
+
+    day = models.DateField()
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    api_key = models.ForeignKey(ApiKey, models.CASCADE, related_name="+")
+    model = models.CharField(max_length=40, choices=Model.choices)
+    generations = models.IntegerField(default=0, help_text="Reserve rows: generations accepted.")
+    reserved = models.BigIntegerField(default=0)
+    captured = models.BigIntegerField(default=0)
+    refunded = models.BigIntegerField(default=0)
+    net = models.BigIntegerField(default=0)
+    dollars = models.DecimalField(max_digits=20, decimal_places=6, default=Decimal("0"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "workspace", "user", "api_key", "model"], name="one_ledger_day"
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="ledger_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.workspace_id}/{self.user_id}/{self.api_key_id} {self.model}"
