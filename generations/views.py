@@ -41,9 +41,11 @@ from generations.models import (
 
 PAGE_SIZE = 24
 
-# Statuses whose card keeps asking for news; terminal cards stop (their fragment has no trigger).
-FAST_REFRESH = frozenset({Status.QUEUED, Status.SUBMITTING, Status.WAITING, Status.GENERATING})
-SLOW_REFRESH = frozenset({Status.UNKNOWN, Status.STALLED})
+
+def card_refresh() -> int:
+    """Seconds between two looks of an in-flight card (3 by default; tests make it shorter)."""
+    return getattr(settings, "DASHBOARD_CARD_REFRESH_SECONDS", 3)
+
 
 
 # --- new video and batch ---------------------------------------------------------------------
@@ -160,6 +162,7 @@ def new_video(request):
         form = GenerationForm(initial=initial, workspace=request.workspace)
     context = _page_context(request, form)
     context["remix_of"] = remix_of
+    context["sandbox"] = settings.KINOVI_SANDBOX
     context.update(_preview_context(request, _bound_for_preview(form)))
     context["form"] = form
     return render(request, "generations/new.html", context)
@@ -374,6 +377,7 @@ def home(request):
         "has_keys": has_keys,
         "now": timezone.now(),
         "sandbox": settings.KINOVI_SANDBOX,
+        "card_refresh": card_refresh(),
     }
     return render(request, "generations/gallery.html", context)
 
@@ -394,7 +398,12 @@ def card(request, public_id):
     return render(
         request,
         "includes/video_card.html",
-        {"g": generation, "now": timezone.now(), "membership": request.membership},
+        {
+            "g": generation,
+            "now": timezone.now(),
+            "membership": request.membership,
+            "card_refresh": card_refresh(),
+        },
     )
 
 
@@ -517,6 +526,7 @@ def detail(request, public_id):
         "field_errors": field_errors,
         "membership": request.membership,
         "now": timezone.now(),
+        "card_refresh": card_refresh(),
     }
     return render(request, "generations/detail.html", context)
 

@@ -64,3 +64,16 @@ def mul(value, factor):
     if value is None or factor is None:
         return None
     return Decimal(value) * Decimal(factor)
+
+
+@register.simple_tag
+def ago(moment: datetime.datetime | None, now: datetime.datetime | None = None) -> str:
+    """'just now', '5 minutes ago', '2 days ago'."""
+    if not moment:
+        return ""
+    from django.utils.timesince import timesince
+
+    now = now or timezone.now()
+    if (now - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment, now, depth=1)} ago"
