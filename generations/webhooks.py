@@ -27,6 +27,12 @@ SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 Outcome = WebhookDelivery.Outcome
 
 
+def _storable(text: str) -> str:
+    """Text PostgreSQL can hold: an attacker's NUL characters or lone surrogates would
+    otherwise make storing the delivery itself fail (a 500, and no audit trail)."""
+    return text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
 def _count_bad_token() -> None:
     beat, _ = Heartbeat.objects.get_or_create(name=Heartbeat.BAD_WEBHOOK_TOKEN)
     Heartbeat.objects.filter(pk=beat.pk).update(count=F("count") + 1, beat_at=timezone.now())
@@ -61,10 +67,10 @@ def kinovi_callback(request, public_id, token: str):
     delivery = WebhookDelivery.objects.create(
         generation=generation,
         headers={
-            name: ("••••" if name.lower() in SECRET_HEADERS else value[:500])
+            _storable(name): ("••••" if name.lower() in SECRET_HEADERS else _storable(value[:500]))
             for name, value in request.headers.items()
         },
-        body=body[:MAX_BODY_BYTES].decode("utf-8", errors="replace"),
+        body=_storable(body[:MAX_BODY_BYTES].decode("utf-8", errors="replace")),
         body_truncated=truncated,
         remote_addr=request.META.get("REMOTE_ADDR") or None,
     )
@@ -79,7 +85,7 @@ def kinovi_callback(request, public_id, token: str):
 
 def _finish(delivery: WebhookDelivery, outcome: str, error: str = "") -> WebhookDelivery:
     delivery.outcome = outcome
-    delivery.error = error[:500]
+    delivery.error = _storable(error[:500])
     delivery.processed_at = timezone.now()
     delivery.save(update_fields=["outcome", "error", "processed_at"])
     return delivery
@@ -89,10 +95,13 @@ def judge(delivery: WebhookDelivery) -> WebhookDelivery:
     """Decide what a stored delivery means; a credible one gets a recordInfo confirmation."""
     try:
         info = kinovi.parse_webhook(json.loads(delivery.body))
+    except RecursionError:
+        # json.loads recurses once per nesting level: a 64 KiB body of brackets exceeds it.
+        return _finish(delivery, Outcome.REJECTED, "Not the documented webhook body: too deep.")
     except (ValueError, kinovi.MalformedResponse) as exc:
         return _finish(delivery, Outcome.REJECTED, f"Not the documented webhook body: {exc}")
-    delivery.claimed_task_id = info.task_id[:100]
-    delivery.claimed_status = info.status[:12]
+    delivery.claimed_task_id = _storable(info.task_id[:100])
+    delivery.claimed_status = _storable(info.status[:12])
     delivery.error = ""
     delivery.save(update_fields=["claimed_task_id", "claimed_status", "error"])
     if delivery.generation_id is None:
