@@ -12,6 +12,7 @@ lease on the Heartbeat row keeps it to one loop across all clusters; the minute 
 only a watchdog that starts a loop when none holds the lease.
 """
 
+import functools
 import logging
 import secrets
 import time
@@ -28,6 +29,7 @@ from django_q.tasks import async_task
 from accounts.models import ApiKey
 from generations import kinovi, lifecycle, polling
 from generations.models import Generation, Heartbeat, Status, StatusEvent
+from kinovi_site.logging import log_job
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,27 @@ SCHEDULES = {
 def _client(secret: str) -> kinovi.KinoviClient:
     """The one way jobs reach Kinovi (tests swap it for a client that does not really sleep)."""
     return kinovi.KinoviClient(secret)
+
+
+def _logged(event: str, id_field: str):
+    """One structured log line per job run: which row, what came of it, how long it took."""
+
+    def decorator(job):
+        @functools.wraps(job)
+        def wrapper(pk, *args, **kwargs):
+            started = time.monotonic()
+            outcome = job(pk, *args, **kwargs)
+            log_job(
+                event,
+                **{id_field: pk},
+                outcome=outcome,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
+            return outcome
+
+        return wrapper
+
+    return decorator
 
 
 # --- enqueuing --------------------------------------------------------------------------------
@@ -196,6 +219,7 @@ def _backoff(attempts: int) -> float:
     return min(300.0, 5.0 * 2 ** max(0, attempts - 1)) * polling.scale()
 
 
+@_logged("generation.submit", "generation_id")
 def submit_generation(generation_id: int) -> str:
     """Send one queued generation to Kinovi (createTask) and record what came of it."""
     generation = Generation.objects.select_related("api_key").filter(pk=generation_id).first()
@@ -359,6 +383,7 @@ def _ask(generation: Generation, task_id: str) -> kinovi.TaskInfo:
         return client.record_info(task_id)
 
 
+@_logged("generation.poll", "generation_id")
 def poll_generation(generation_id: int, source: str = Source.POLL) -> str:
     """recordInfo for an in-flight generation; its answer goes through the state machine."""
     generation = Generation.objects.select_related("api_key").filter(pk=generation_id).first()
@@ -386,6 +411,7 @@ def poll_generation(generation_id: int, source: str = Source.POLL) -> str:
     return f"{outcome.from_status} -> {outcome.generation.status}"
 
 
+@_logged("webhook.confirm", "delivery_id")
 def confirm_delivery(delivery_id: int) -> str:
     """Ask Kinovi whether what a webhook claimed is true, and apply Kinovi's answer."""
     from generations import webhooks

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 
 from generations import lifecycle, services, tasks
+from generations.kinovi import close_shared_session
 from generations.models import CreditEntry, Generation, Price, Status, WebhookDelivery
 from sandbox.services import webhook_body
 from tests.lifecycle.conftest import history, in_flight, ledger, wait_until_ended
@@ -26,6 +27,7 @@ def run_together(functions) -> list:
         except Exception as exc:  # the test inspects what each thread ran into
             results[index] = exc
         finally:
+            close_shared_session()
             connection.close()
 
     threads = [threading.Thread(target=run, args=pair) for pair in enumerate(functions)]
