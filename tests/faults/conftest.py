@@ -9,6 +9,7 @@ from tests.faults.scripted import ScriptedKinovi
 from tests.lifecycle.conftest import (  # noqa: F401 - fixtures re-exported for this folder
     bob_membership,
     inline_jobs,
+    kinovi_calls,
     make_key,
     no_sleep,
 )
