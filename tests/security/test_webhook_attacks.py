@@ -269,3 +269,94 @@ def test_credential_headers_are_masked_and_odd_headers_stored_safely(world, arme
     assert headers["Authorization"] == "••••" and headers["Cookie"] == "••••"
     assert len(headers["X-Odd"]) <= 500
     assert "sk_live_stolen_0000" not in json.dumps(headers)
+
+
+# --- against the real sandbox: Kinovi's word decides ----------------------------------------
+
+
+@pytest.fixture
+def live(world, settings, sandbox_server, monkeypatch):
+    """Callbacks on, jobs run inline (the confirmation included), the sandbox as Kinovi."""
+    from accounts.models import Membership
+    from tests.lifecycle.conftest import InlineJobs
+
+    settings.KINOVI_CALLBACKS = True
+    settings.KINOVI_SANDBOX_GENERATE_SECONDS = 60  # it stays "generating" for the whole test
+    monkeypatch.setattr(tasks, "_enqueue", InlineJobs())
+    world["key"].is_default = False
+    world["key"].save(update_fields=["is_default"])
+    membership = Membership.objects.get(user=world["cast"]["bob"], workspace=world["team"])
+    return membership, sandbox_server.api_key(world["team"], label="Sandbox A")
+
+
+def _submit(membership, key):
+    from tests.lifecycle.conftest import submit
+
+    generation = submit(membership, key, prompt="A kite over the dunes, slow pan")
+    generation.refresh_from_db()
+    return generation
+
+
+def test_a_forged_success_while_kinovi_says_generating_changes_nothing(live, client):
+    from sandbox.models import SandboxTask
+    from tests.lifecycle.conftest import ledger, wait_for
+
+    membership, key = live
+    generation = _submit(membership, key)
+    task = SandboxTask.objects.get(task_id=generation.task_id)
+    wait_for(lambda: timezone.now() >= task.starts_at, timeout=10, what="generating")
+    path = task.callback_url.split("://", 1)[1].split("/", 1)[1]
+
+    response = client.post(
+        f"/{path}", success_body(generation.task_id), content_type="application/json"
+    )
+
+    assert response.status_code == 200
+    generation.refresh_from_db()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.outcome == WebhookDelivery.Outcome.IGNORED
+    assert "Kinovi says generating" in delivery.error
+    # Only Kinovi's own answer (generating) could be applied; the forged output never is.
+    assert generation.status == Status.GENERATING
+    assert generation.video_url == "" and generation.credits_used is None
+    assert ledger(generation) == {"reserve": -generation.estimated_credits}
+
+
+def test_an_unknown_outcome_cannot_adopt_another_accounts_task(live, client, sandbox_server):
+    """A generation whose createTask answer was lost would adopt the task its callback names:
+    a body naming a task of another Kinovi account is refused by Kinovi (asked with our key)."""
+    from generations import kinovi
+    from tests.lifecycle.conftest import ledger
+
+    membership, key = live
+    generation = _submit(membership, key)
+    Generation.objects.filter(pk=generation.pk).update(status=Status.UNKNOWN, task_id=None)
+    token = secrets.token_urlsafe(32)
+    Generation.objects.filter(pk=generation.pk).update(
+        callback_token_hash=services.hash_callback_token(token)
+    )
+    with kinovi.KinoviClient(sandbox_server.create_secret(label="Workspace B")) as other:
+        foreign_task = other.create_task(
+            model="seedance-20",
+            prompt="Someone else's video",
+            duration=5,
+            aspect_ratio="16:9",
+            mode="keyframe",
+            upscale_4k=False,
+        )
+    before = snapshot()
+
+    response = client.post(
+        f"/hooks/kinovi/{generation.public_id}/{token}/",
+        success_body(foreign_task),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.outcome == WebhookDelivery.Outcome.REJECTED
+    assert "does not know that task" in delivery.error
+    generation.refresh_from_db()
+    assert generation.status == Status.UNKNOWN and generation.task_id is None
+    assert ledger(generation) == {"reserve": -generation.estimated_credits}
+    assert without_deliveries(snapshot()) == without_deliveries(before)
