@@ -75,8 +75,13 @@ class KinoviCalls:
     """Counts the calls reaching the sandbox (served in this process by the live server)."""
 
     def __init__(self) -> None:
+        import threading
+
         self.creates = 0
         self.record_info: dict[str, int] = {}
+        # (start, end) of each recordInfo request per task, to see whether any overlapped.
+        self.intervals: dict[str, list[tuple[float, float]]] = {}
+        self._current = threading.local()
 
     def __call__(self, sender, environ=None, **kwargs) -> None:
         from urllib.parse import parse_qs
@@ -87,6 +92,14 @@ class KinoviCalls:
         elif path.endswith("/sandbox/api/v1/jobs/recordInfo"):
             task_id = parse_qs(environ.get("QUERY_STRING", "")).get("taskId", [""])[0]
             self.record_info[task_id] = self.record_info.get(task_id, 0) + 1
+            self._current.started = (task_id, time.monotonic())
+
+    def finished(self, sender, **kwargs) -> None:
+        started = getattr(self._current, "started", None)
+        if started is not None:
+            task_id, at = started
+            self.intervals.setdefault(task_id, []).append((at, time.monotonic()))
+            self._current.started = None
 
     def for_task(self, task_id: str) -> int:
         return self.record_info.get(task_id, 0)
@@ -94,12 +107,14 @@ class KinoviCalls:
 
 @pytest.fixture
 def kinovi_calls():
-    from django.core.signals import request_started
+    from django.core.signals import request_finished, request_started
 
     calls = KinoviCalls()
     request_started.connect(calls)
+    request_finished.connect(calls.finished)
     yield calls
     request_started.disconnect(calls)
+    request_finished.disconnect(calls.finished)
 
 
 class InlineJobs:

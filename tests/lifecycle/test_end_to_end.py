@@ -70,3 +70,24 @@ def test_a_failing_prompt_fails_and_is_refunded(sandbox_server, q_cluster, team,
     assert sum(ledger(done).values()) == 0
     assert done.charged_credits == 0
     assert done.video_url == ""
+
+
+def test_two_clusters_never_poll_the_same_task_at_once(
+    sandbox_server, start_q_cluster, team, bob_membership, kinovi_calls
+):
+    clusters = [start_q_cluster(), start_q_cluster()]
+    key = sandbox_server.api_key(team, concurrency_limit=6)
+
+    generations = [submit(bob_membership, key, prompt=f"Shot {i}") for i in range(6)]
+
+    for generation in generations:
+        done = wait_for_status(generation, {Status.SUCCESS, Status.FAIL}, timeout=60)
+        assert done.status == Status.SUCCESS, history(done)
+        assert ledger(done) == {"reserve": -200}
+        intervals = sorted(kinovi_calls.intervals[done.task_id])
+        assert len(intervals) == kinovi_calls.for_task(done.task_id) >= 1
+        for (_, end), (next_start, _) in zip(intervals, intervals[1:], strict=False):
+            assert next_start >= end, f"overlapping recordInfo for {done.task_id}"
+    assert kinovi_calls.creates == 6
+    # Both clusters were really running (each logged its own start).
+    assert all(b"running." in c.log_path.read_bytes() for c in clusters)
