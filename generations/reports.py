@@ -9,12 +9,13 @@ PostgreSQL), one name lookup per kind of owner, one query per reconciliation lis
 
 import csv
 import io
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Count,
     DecimalField,
@@ -24,6 +25,7 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Q,
+    Subquery,
     Sum,
     Value,
 )
@@ -194,30 +196,55 @@ def _row(key, generations, reserved, captured, refunded, net, dollars) -> Row:
     )
 
 
-_GROUPING_SQL = """
-SELECT GROUPING(workspace_id), GROUPING(user_id), GROUPING(model), GROUPING(api_key_id),
-       workspace_id, user_id, model, api_key_id, day,
+_SUMS_SQL = """
        COUNT(*) FILTER (WHERE kind = 'reserve'),
        COALESCE(SUM(credits) FILTER (WHERE kind = 'reserve'), 0),
        COALESCE(SUM(credits) FILTER (WHERE kind = 'capture'), 0),
        COALESCE(SUM(credits) FILTER (WHERE kind = 'refund'), 0),
        COALESCE(SUM(credits), 0),
        COALESCE(SUM(credits * dollars_per_credit), 0)
-FROM (
+"""
+_ROLLUP_SUMS_SQL = """
+       SUM(generations), SUM(reserved), SUM(captured), SUM(refunded), SUM(net), SUM(dollars)
+"""
+_GROUPING_SQL = """
+SELECT GROUPING(workspace_id), GROUPING(user_id), GROUPING(model), GROUPING(api_key_id),
+       workspace_id, user_id, model, api_key_id, day, {sums}
+FROM ({rows}) AS ledger
+GROUP BY GROUPING SETS ((workspace_id), (user_id), (model), (api_key_id), (day))
+"""
+_LEDGER_ROWS_SQL = """
     SELECT workspace_id, user_id, model, api_key_id, kind, credits, dollars_per_credit,
            (created_at AT TIME ZONE %s)::date AS day
     FROM generations_creditentry
     WHERE created_at >= %s AND created_at < %s
-) AS ledger
-GROUP BY GROUPING SETS ((workspace_id), (user_id), (model), (api_key_id), (day))
+"""
+_ROLLUP_ROWS_SQL = """
+    SELECT * FROM generations_ledgerday WHERE day >= %s AND day <= %s
 """
 
+SOURCES = ("rollup", "ledger", "orm")
 
-def _grouped_postgresql(period: Period) -> dict[str, list[Row]]:
-    """All five groupings from one scan of the ledger (GROUPING SETS)."""
+
+def default_source() -> str:
+    """The daily rollup (kept by a PostgreSQL trigger) holds UTC days; with another site time
+    zone the ledger itself is grouped. Other databases get plain GROUP BY queries."""
+    if connection.vendor != "postgresql":
+        return "orm"
+    return "rollup" if settings.TIME_ZONE == "UTC" else "ledger"
+
+
+def _grouped_postgresql(period: Period, *, rollup: bool) -> dict[str, list[Row]]:
+    """All five groupings in one statement (GROUPING SETS), from the rollup or the ledger."""
+    if rollup:
+        sql = _GROUPING_SQL.format(sums=_ROLLUP_SUMS_SQL, rows=_ROLLUP_ROWS_SQL)
+        params = [period.start, period.end]
+    else:
+        sql = _GROUPING_SQL.format(sums=_SUMS_SQL, rows=_LEDGER_ROWS_SQL)
+        params = [settings.TIME_ZONE, period.since, period.until]
     tables: dict[str, list[Row]] = {name: [] for name in GROUPINGS}
     with connection.cursor() as cursor:
-        cursor.execute(_GROUPING_SQL, [settings.TIME_ZONE, period.since, period.until])
+        cursor.execute(sql, params)
         for gw, gu, gm, gk, workspace_id, user_id, model, key_id, day, *sums in cursor:
             if not gw:
                 tables["workspace"].append(_row(workspace_id, *sums))
@@ -254,10 +281,11 @@ def _grouped_orm(period: Period) -> dict[str, list[Row]]:
     return tables
 
 
-def grouped_totals(period: Period, *, use_grouping_sets: bool | None = None):
-    if use_grouping_sets is None:
-        use_grouping_sets = connection.vendor == "postgresql"
-    return _grouped_postgresql(period) if use_grouping_sets else _grouped_orm(period)
+def grouped_totals(period: Period, *, source: str | None = None) -> dict[str, list[Row]]:
+    source = source or default_source()
+    if source == "orm":
+        return _grouped_orm(period)
+    return _grouped_postgresql(period, rollup=source == "rollup")
 
 
 def _label_rows(tables: dict[str, list[Row]]) -> None:
@@ -345,7 +373,19 @@ def _generation_line(g: Generation, **extra) -> dict:
 
 
 def reconciliation_querysets(period: Period) -> dict:
-    ledger_net = Coalesce(Sum("credit_entries__credits"), Value(0), output_field=IntegerField())
+    # A correlated subquery rather than a join + GROUP BY: PostgreSQL evaluates it after the
+    # LIMIT, for the lines shown only.
+    ledger_net = Coalesce(
+        Subquery(
+            CreditEntry.objects.filter(generation=OuterRef("pk"))
+            .order_by()
+            .values("generation")
+            .annotate(net=Sum("credits"))
+            .values("net")
+        ),
+        Value(0),
+        output_field=IntegerField(),
+    )
     refund = CreditEntry.objects.filter(generation=OuterRef("pk"), kind=CreditEntry.Kind.REFUND)
     return {
         "charged_differs": _generations_in(period)
@@ -402,8 +442,8 @@ def reconciliation(period: Period, *, limit: int | None = LIST_LIMIT):
 # --- the report -----------------------------------------------------------------------------
 
 
-def totals(period: Period, *, use_grouping_sets: bool | None = None) -> tuple[dict, Row]:
-    tables = grouped_totals(period, use_grouping_sets=use_grouping_sets)
+def totals(period: Period, *, source: str | None = None) -> tuple[dict, Row]:
+    tables = grouped_totals(period, source=source)
     _label_rows(tables)
     tables["day"] = _fill_days(period, tables["day"])
     # Every ledger row has exactly one workspace, so the workspace table sums to the total.
@@ -413,9 +453,21 @@ def totals(period: Period, *, use_grouping_sets: bool | None = None) -> tuple[di
     return tables, total
 
 
-def build_report(period: Period, *, use_grouping_sets: bool | None = None) -> Report:
-    tables, total = totals(period, use_grouping_sets=use_grouping_sets)
-    lists, truncated = reconciliation(period)
+@contextmanager
+def _without_jit():
+    """PostgreSQL's JIT compiles these mid-sized aggregates for longer than they then run
+    (measured in bench/report_bench.py); switch it off for the report's own transaction."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
+
+
+def build_report(period: Period, *, source: str | None = None) -> Report:
+    with _without_jit():
+        tables, total = totals(period, source=source)
+        lists, truncated = reconciliation(period)
     return Report(
         period=period, tables=tables, total=total, reconciliation=lists, truncated=truncated
     )
@@ -485,6 +537,12 @@ def table_csv(period: Period, table: str) -> str:
         raise ReportError("There is no such table in the report.")
     out = io.StringIO()
     writer = csv.writer(out)
+    with _without_jit():
+        _write_table(writer, period, table)
+    return out.getvalue()
+
+
+def _write_table(writer, period: Period, table: str) -> None:
     if table in GROUPINGS:
         tables, _total = totals(period)
         writer.writerow([table, *TOTAL_COLUMNS])
@@ -499,7 +557,6 @@ def table_csv(period: Period, table: str) -> str:
         for obj in queryset.iterator(chunk_size=2000):
             line = _reconciliation_line(table, obj)
             writer.writerow([_csv_value(line[c]) for c in columns])
-    return out.getvalue()
 
 
 def generations_csv(queryset) -> str:
