@@ -21,7 +21,13 @@ from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    transaction,
+)
 from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -247,11 +253,26 @@ def submit_generation(generation_id: int) -> str:
                 callback_url=callback_url,
             )
     except kinovi.KinoviError as exc:
-        return _create_failed(generation, exc)
+        return _recording(_create_failed, generation, exc)
     except Exception as exc:  # a bug or an unexpected transport error: the request may be out
         logger.exception("generation %s: createTask crashed", generation.public_id)
-        return _create_failed(generation, kinovi.UnknownOutcome(f"createTask crashed: {exc!r}"))
-    return _create_accepted(generation, task_id)
+        return _recording(
+            _create_failed, generation, kinovi.UnknownOutcome(f"createTask crashed: {exc!r}")
+        )
+    return _recording(_create_accepted, generation, task_id)
+
+
+def _recording(write, *args):
+    """Record what Kinovi answered; once more on a fresh connection if the database dropped ours
+    while we waited for Kinovi (a restart, a failover). The answer exists only in this job's
+    memory (a task id lost here leaves a charged task `unknown`), and every write is guarded
+    by the state machine, so a repeat after a half-done first try changes nothing twice."""
+    try:
+        return write(*args)
+    except (OperationalError, InterfaceError):
+        logger.warning("the database connection was lost while Kinovi answered; reconnecting")
+        close_old_connections()
+        return write(*args)
 
 
 def _claim_and_reject(generation: Generation, message: str) -> None:
@@ -407,8 +428,12 @@ def poll_generation(generation_id: int, source: str = Source.POLL) -> str:
     if info.task_id != generation.task_id:
         lifecycle.reschedule(generation_id=generation.pk, at=polling.next_poll_at(generation))
         return "answer about another task"
-    outcome = lifecycle.apply_info(generation_id=generation.pk, info=info, source=source)
+    outcome = _recording(_apply_poll, generation.pk, info, source)
     return f"{outcome.from_status} -> {outcome.generation.status}"
+
+
+def _apply_poll(generation_id: int, info: kinovi.TaskInfo, source: str) -> lifecycle.Outcome:
+    return lifecycle.apply_info(generation_id=generation_id, info=info, source=source)
 
 
 @_logged("webhook.confirm", "delivery_id")
@@ -451,10 +476,18 @@ def ticker(seconds: float | None = None) -> str:
     deadline = time.monotonic() + seconds
     try:
         while time.monotonic() < deadline:
-            tick()
-            time.sleep(TICK_INTERVAL)
-            if not _take_lease(owner):
-                return "lease lost"
+            try:
+                tick()
+                time.sleep(TICK_INTERVAL)
+                if not _take_lease(owner):
+                    return "lease lost"
+            except (OperationalError, InterfaceError):
+                # The database dropped the connection (a restart, a failover): this loop is the
+                # only thing enqueuing polls and submissions, so it reconnects and goes on
+                # rather than die and leave the work to the watchdog a minute later.
+                logger.warning("ticker: the database connection was lost; reconnecting")
+                close_old_connections()
+                time.sleep(TICK_INTERVAL)
     finally:
         Heartbeat.objects.filter(name=Heartbeat.TICKER, lease_owner=owner).update(
             lease_until=None, lease_owner=""

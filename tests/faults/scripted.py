@@ -9,6 +9,7 @@ start and end time, so tests count createTask calls and check that polls never o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import struct
@@ -144,7 +145,7 @@ class ScriptedKinovi:
             ):
                 self._created += 1
                 task_id = f"task_{self._created}"
-                reply = Reply(200, {"taskId": task_id}, reply.headers, reply.delay, reply.reset)
+                reply = dataclasses.replace(reply, body={"taskId": task_id})
             return reply, task_id
 
     def _handler(self):
