@@ -47,7 +47,6 @@ def card_refresh() -> int:
     return getattr(settings, "DASHBOARD_CARD_REFRESH_SECONDS", 3)
 
 
-
 # --- new video and batch ---------------------------------------------------------------------
 
 

@@ -227,6 +227,22 @@ def test_the_dashboard_end_to_end(
         assert sum(s <= start < e for s, e in spans) <= 2
     shoot(page, "11-gallery-batch-done")
 
+    # --- a failure, explained in plain words, refunded -------------------------------------
+    page.goto(site + reverse("generation_new"))
+    page.fill("textarea[name=prompt]", "A crowd scene that the moderation refuses [sandbox:fail]")
+    expect(page.locator("#request-body")).to_contain_text("[sandbox:fail]")
+    page.click("#generate")
+    page.wait_for_url(re.compile(r".*/#g-[0-9a-f-]+$"))
+    failed = Generation.objects.get(prompt__contains="[sandbox:fail]")
+    failed_card = page.locator(f"#g-{failed.public_id}")
+    expect(failed_card).to_have_attribute("data-status", "fail", timeout=30_000)
+    failed_card.locator(".vcard-placeholder").click()
+    page.wait_for_url(site + reverse("generation_detail", args=[failed.public_id]))
+    expect(page.locator("#problem")).to_contain_text("moderation rejected the prompt")
+    expect(page.locator("#credits")).to_contain_text("Refund")
+    expect(page.locator("#credits tfoot")).to_contain_text("0")
+    shoot(page, "12-detail-failed")
+
     page.goto(site + reverse("usage"))
     expect(page.locator("#total-credits")).to_contain_text("1,120 credits")  # 160×2 + 200 + 600
     expect(page.locator("svg.chart")).to_be_visible()
@@ -236,7 +252,7 @@ def test_the_dashboard_end_to_end(
         )
         >= 1
     )
-    shoot(page, "12-usage")
+    shoot(page, "13-usage")
 
     # --- a team: a member sees the team's gallery, a viewer cannot generate ------------------
     team = Workspace.objects.create(name="Film Club")
@@ -264,7 +280,7 @@ def test_the_dashboard_end_to_end(
     expect(team_card).to_contain_text("Maya")
     expect(team_card).to_have_attribute("data-status", "success", timeout=30_000)
     expect(mia.locator("nav.mainnav")).to_contain_text("New video")
-    shoot(mia, "13-member-team-gallery")
+    shoot(mia, "14-member-team-gallery")
 
     viewer_context = browser.new_context(viewport={"width": 1280, "height": 900})
     vic = watch.attach(viewer_context.new_page())
@@ -279,7 +295,7 @@ def test_the_dashboard_end_to_end(
     response = vic.goto(site + reverse("generation_new"))
     assert response.status == 403
     expect(vic.locator("main")).to_contain_text("Viewers can look but not generate")
-    shoot(vic, "14-viewer-cannot-generate")
+    shoot(vic, "15-viewer-cannot-generate")
 
     # --- nothing but the site was ever asked for; no script error or CSP violation -----------
     assert watch.foreign() == []

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from generations.models import CreditEntry
 
-DETAIL_QUERIES = 12
+DETAIL_QUERIES = 11
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from tests.dashboard.conftest import bulk_generations
 
 # Session, user, membership, the header's workspaces and usage, members for the filter, the
 # page of generations, and a little slack for the auth/axes middleware: never per card.
-GALLERY_QUERIES = 10
+GALLERY_QUERIES = 9
 
 pytestmark = pytest.mark.django_db
 

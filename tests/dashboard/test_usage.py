@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from generations.models import CreditEntry
 
-USAGE_QUERIES = 14
+USAGE_QUERIES = 13
 
 pytestmark = pytest.mark.django_db
 
