@@ -34,7 +34,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.SUBMITTING: frozenset({S.QUEUED, S.WAITING, S.GENERATING, S.REJECTED, S.UNKNOWN}),
     S.WAITING: frozenset({S.GENERATING, S.SUCCESS, S.FAIL, S.STALLED}),
     S.GENERATING: frozenset({S.SUCCESS, S.FAIL, S.STALLED}),
-    S.UNKNOWN: frozenset({S.WAITING, S.GENERATING, S.SUCCESS, S.FAIL}),
+    # rejected: an operator found that Kinovi never created the task (the reserve is refunded).
+    S.UNKNOWN: frozenset({S.WAITING, S.GENERATING, S.SUCCESS, S.FAIL, S.REJECTED}),
     S.STALLED: frozenset({S.GENERATING, S.SUCCESS, S.FAIL}),
 }
 # Statuses in which Kinovi holds (or may hold) the estimate: the reserve row exists.
@@ -210,12 +211,17 @@ def _store_info(generation: Generation, info: TaskInfo) -> set[str]:
 
 def _write_ledger(generation: Generation, now) -> None:
     """The ledger rows the generation's current status calls for, each written at most once."""
-    if generation.status not in RESERVED_STATUSES:
+    if generation.status not in RESERVED_STATUSES | {S.REJECTED}:
         return
     existing = set(CreditEntry.objects.filter(generation=generation).values_list("kind", flat=True))
     estimate = generation.estimated_credits
     wanted: list[tuple[str, int]] = [(CreditEntry.Kind.RESERVE, -estimate)]
-    if generation.status == S.SUCCESS and generation.credits_used is not None:
+    if generation.status == S.REJECTED:
+        # Only an unknown outcome (reserve kept) can end rejected with a reserve to give back.
+        wanted = (
+            [(CreditEntry.Kind.REFUND, estimate)] if CreditEntry.Kind.RESERVE in existing else []
+        )
+    elif generation.status == S.SUCCESS and generation.credits_used is not None:
         if generation.credits_used != estimate:
             # Signed correction: more used than reserved is a further (negative) movement.
             wanted.append((CreditEntry.Kind.CAPTURE, estimate - generation.credits_used))

@@ -411,11 +411,59 @@ def recheck(*, generation: Generation, source: str = StatusEvent.Source.OPERATOR
 def hide(*, generation: Generation, membership: Membership) -> Generation:
     """Hide a finished generation from the gallery (its ledger rows stay)."""
     _check_creator_or_manager(generation, membership)
+    if generation.status == Status.QUEUED:
+        raise ActionRefused("This video is waiting to be sent; cancel it instead.")
     if generation.status in IN_FLIGHT_STATUSES - {Status.UNKNOWN, Status.STALLED}:
         raise ActionRefused("This video is still on its way; it can be hidden once it finishes.")
     Generation.objects.filter(pk=generation.pk).update(hidden=True)
     generation.hidden = True
     return generation
+
+
+def resolve_unknown(*, generation: Generation, task_id: str | None) -> Generation:
+    """An operator's answer for a generation whose createTask outcome is unknown.
+
+    With the task id (from Kinovi's dashboard), recordInfo confirms it belongs to this key and
+    its state is applied. Without one, the operator states Kinovi never created the task: it
+    ends rejected and the reserve is refunded.
+    """
+    from generations import kinovi, tasks
+    from generations.lifecycle import apply_info
+
+    if generation.status != Status.UNKNOWN:
+        raise ActionRefused("Only a video whose outcome is unknown can be resolved this way.")
+    if not task_id or not task_id.strip():
+        outcome = apply_status(
+            generation_id=generation.pk,
+            status=Status.REJECTED,
+            expect=Status.UNKNOWN,
+            source=StatusEvent.Source.OPERATOR,
+            detail="An operator found no such task at Kinovi: nothing was charged.",
+            error_code="unknown",
+            error_message="Kinovi never created this video; nothing was charged.",
+        )
+        if not outcome.changed:
+            raise ActionRefused("It was resolved meanwhile; nothing was changed.")
+        return outcome.generation
+    task_id = task_id.strip()
+    if Generation.objects.filter(task_id=task_id).exclude(pk=generation.pk).exists():
+        raise ActionRefused("That task id already belongs to another video.")
+    try:
+        info = tasks.ask_kinovi(generation, task_id)
+    except (kinovi.NotFound, kinovi.AccessNotEnabled, kinovi.InvalidRequest):
+        raise ActionRefused(f"Kinovi knows no task {task_id} for this video's key.") from None
+    except kinovi.KinoviError as exc:
+        raise ActionRefused(f"Kinovi could not be asked right now: {exc.message}") from None
+    outcome = apply_info(
+        generation_id=generation.pk,
+        info=info,
+        source=StatusEvent.Source.OPERATOR,
+        detail=f"An operator gave the task id {task_id}; Kinovi says {info.status}.",
+        task_id=task_id,
+    )
+    if not outcome.changed:
+        raise ActionRefused(f"Nothing was changed: {outcome.refused}.")
+    return outcome.generation
 
 
 # --- callbacks --------------------------------------------------------------------------------

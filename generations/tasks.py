@@ -398,7 +398,8 @@ def _create_failed(generation: Generation, exc: kinovi.KinoviError) -> str:
 # --- poll and confirm -------------------------------------------------------------------------
 
 
-def _ask(generation: Generation, task_id: str) -> kinovi.TaskInfo:
+def ask_kinovi(generation: Generation, task_id: str) -> kinovi.TaskInfo:
+    """recordInfo for `task_id` with the generation's key, counted on the generation."""
     Generation.objects.filter(pk=generation.pk).update(poll_count=F("poll_count") + 1)
     with _client(generation.api_key.secret) as client:
         return client.record_info(task_id)
@@ -415,7 +416,7 @@ def poll_generation(generation_id: int, source: str = Source.POLL) -> str:
     ):
         return "nothing to poll"
     try:
-        info = _ask(generation, generation.task_id)
+        info = ask_kinovi(generation, generation.task_id)
     except kinovi.KinoviError as exc:
         # recordInfo already retried inside the client; carry on at the usual cadence.
         logger.warning("generation %s: recordInfo failed: %s", generation.public_id, exc)

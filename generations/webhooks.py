@@ -151,7 +151,7 @@ def judge(delivery: WebhookDelivery) -> WebhookDelivery:
 
 def confirm(delivery_id: int) -> str:
     """The confirmation job: recordInfo for the task, applied as a webhook-sourced status."""
-    from generations.tasks import _ask
+    from generations.tasks import ask_kinovi
 
     delivery = (
         WebhookDelivery.objects.select_related("generation__api_key")
@@ -167,14 +167,16 @@ def confirm(delivery_id: int) -> str:
     adopting = not generation.task_id
     task_id = generation.task_id or delivery.claimed_task_id
     try:
-        info = _ask(generation, task_id)
+        info = ask_kinovi(generation, task_id)
     except (kinovi.NotFound, kinovi.AccessNotEnabled, kinovi.InvalidRequest) as exc:
         _finish(delivery, Outcome.REJECTED, f"Kinovi does not know that task for our key: {exc}")
         return "rejected"
     except kinovi.KinoviError as exc:
         # Unconfirmed: leave it to the poller, sooner than its cadence would.
+        # Still "received" (unconfirmed), but no longer pending: a later delivery is judged anew.
         delivery.error = f"Confirmation failed ({exc}); the poller will check."[:500]
-        delivery.save(update_fields=["error"])
+        delivery.processed_at = timezone.now()
+        delivery.save(update_fields=["error", "processed_at"])
         lifecycle.reschedule(generation_id=generation.pk, at=timezone.now())
         return "confirmation failed"
     if info.task_id != task_id:
