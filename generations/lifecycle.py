@@ -41,8 +41,12 @@ ALLOWED: dict[str, frozenset[str]] = {
 # Statuses in which Kinovi holds (or may hold) the estimate: the reserve row exists.
 RESERVED_STATUSES = frozenset({S.WAITING, S.GENERATING, S.SUCCESS, S.FAIL, S.UNKNOWN, S.STALLED})
 # Kinovi's task statuses, as recordInfo reports them.
-VENDOR_STATUSES = {"waiting": S.WAITING, "generating": S.GENERATING, "success": S.SUCCESS}
-VENDOR_STATUSES["fail"] = S.FAIL
+VENDOR_STATUSES = {
+    "waiting": S.WAITING,
+    "generating": S.GENERATING,
+    "success": S.SUCCESS,
+    "fail": S.FAIL,
+}
 POLLABLE_STATUSES = frozenset({S.WAITING, S.GENERATING, S.STALLED})
 
 

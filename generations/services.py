@@ -12,7 +12,6 @@ The check and the new rows happen under a row lock on the workspace, so concurre
 submissions are serialized and cannot overdraw.
 """
 
-import hashlib
 import uuid
 from datetime import datetime
 
@@ -22,7 +21,7 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiKey, Membership, Workspace
+from accounts.models import ApiKey, Membership, Workspace, hash_token
 from generations import pricing
 from generations.lifecycle import POLLABLE_STATUSES, apply_status
 from generations.models import (
@@ -386,7 +385,7 @@ def recheck(*, generation: Generation, source: str = StatusEvent.Source.OPERATOR
     """Ask Kinovi about the task now (stalled, unknown or any in-flight generation)."""
     if source not in StatusEvent.Source.values:
         raise ValueError(f"unknown source {source!r}")
-    if generation.status in {Status.SUCCESS, Status.FAIL, Status.REJECTED, Status.CANCELED}:
+    if generation.is_terminal:
         raise ActionRefused("This video is finished; there is nothing to re-check.")
     if generation.status == Status.QUEUED:
         raise ActionRefused("This video has not been sent to Kinovi yet; it is waiting its turn.")
@@ -469,8 +468,8 @@ def resolve_unknown(*, generation: Generation, task_id: str | None) -> Generatio
 # --- callbacks --------------------------------------------------------------------------------
 
 
-def hash_callback_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+# The stored form of a callback token: its sha256, like every other token the project keeps.
+hash_callback_token = hash_token
 
 
 def callback_url_for(generation: Generation, token: str) -> str | None:

@@ -32,7 +32,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, hash_token
 from generations import kinovi, lifecycle, polling
 from generations.models import Generation, Heartbeat, Status, StatusEvent
 from kinovi_site.logging import log_job
@@ -185,13 +185,13 @@ def _claim_for_submit(generation: Generation) -> tuple[bool, str | None]:
     with transaction.atomic():
         key = ApiKey.objects.select_for_update().get(pk=generation.api_key_id)
         if key.revoked_at is not None or key.status == ApiKey.Status.INVALID:
-            _reject_locked_key(generation, key)
+            _cancel_for_dead_key(generation, key)
             return False, None
         free = free_slots(key)
         if free is not None and generation.pk not in fair_order(key.pk)[:free]:
             return False, None
         token = secrets.token_urlsafe(32)
-        from generations.services import callback_url_for, hash_callback_token
+        from generations.services import callback_url_for
 
         callback_url = callback_url_for(generation, token)
         outcome = lifecycle.apply_status(
@@ -202,14 +202,14 @@ def _claim_for_submit(generation: Generation) -> tuple[bool, str | None]:
             detail="calling createTask",
             next_poll_at=None,
             fields={
-                "callback_token_hash": hash_callback_token(token) if callback_url else "",
+                "callback_token_hash": hash_token(token) if callback_url else "",
                 "submit_attempts": generation.submit_attempts + 1,
             },
         )
         return outcome.changed, callback_url
 
 
-def _reject_locked_key(generation: Generation, key: ApiKey) -> None:
+def _cancel_for_dead_key(generation: Generation, key: ApiKey) -> None:
     reason = "was revoked" if key.revoked_at is not None else "was refused by Kinovi"
     lifecycle.apply_status(
         generation_id=generation.pk,
@@ -633,7 +633,7 @@ def sweep() -> dict:
 # --- schedules --------------------------------------------------------------------------------
 
 
-def register_schedules(**kwargs) -> None:
+def register_schedules() -> None:
     """Idempotent (post_migrate): the ticker watchdog and the sweeper, every minute."""
     from django_q.models import Schedule
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.models import hash_token
 from generations import kinovi, lifecycle
 from generations.models import Generation, Heartbeat, Status, StatusEvent, WebhookDelivery
 
@@ -39,11 +40,9 @@ def _count_bad_token() -> None:
 
 
 def _token_matches(generation: Generation | None, token: str) -> bool:
-    from generations.services import hash_callback_token
-
     if generation is None or not generation.callback_token_hash:
         return False
-    return hmac.compare_digest(hash_callback_token(token), generation.callback_token_hash)
+    return hmac.compare_digest(hash_token(token), generation.callback_token_hash)
 
 
 @csrf_exempt
@@ -56,7 +55,7 @@ def kinovi_callback(request, public_id, token: str):
     )
     if (
         not _token_matches(generation, token)
-        or generation.status in {Status.SUCCESS, Status.FAIL, Status.REJECTED, Status.CANCELED}
+        or generation.is_terminal
         and generation.confirmed_at is not None
     ):
         _count_bad_token()
