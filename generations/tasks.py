@@ -623,11 +623,28 @@ def sweep() -> dict:
     from generations import webhooks
 
     early = webhooks.resolve_all_early()
+    prune_job_results(now)
     _heartbeat(Heartbeat.SWEEPER)
     Heartbeat.objects.filter(name=Heartbeat.SWEEPER).update(
         beat_at=now, count=F("count") + 1, detail=f"unknown {len(orphaned)}, stalled {len(stalled)}"
     )
     return {"unknown": orphaned, "stalled": stalled, "early": early}
+
+
+# How long django-q2's success rows are kept (settings.Q_CLUSTER save_limit is 0: unpruned by
+# django-q2 itself, whose per-job pruning locks every kept row); failures are left alone.
+JOB_RESULTS_KEPT = timedelta(days=1)
+PRUNE_BATCH = 5000
+
+
+def prune_job_results(now=None) -> int:
+    """Delete successful job results older than JOB_RESULTS_KEPT, one bounded batch a sweep."""
+    from django_q.models import Success
+
+    now = now or timezone.now()
+    old = Success.objects.filter(stopped__lt=now - JOB_RESULTS_KEPT).order_by("stopped")
+    ids = list(old.values_list("pk", flat=True)[:PRUNE_BATCH])
+    return Success.objects.filter(pk__in=ids).delete()[0] if ids else 0
 
 
 # --- schedules --------------------------------------------------------------------------------

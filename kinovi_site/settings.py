@@ -268,7 +268,11 @@ Q_CLUSTER = {
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,
-    "save_limit": 1000,
+    # Successful results are bookkeeping only (jobs record outcomes in our tables). A positive
+    # limit makes django-q2 lock and read every kept success row after EACH job to prune one,
+    # serializing the workers (bench/job_results.py); 0 keeps them unpruned and the sweeper
+    # deletes old ones in batches (generations/tasks.py, prune_job_results).
+    "save_limit": env_int("Q_SAVE_LIMIT", 0),
     "label": "Background jobs",
     "poll": 0.5,
 }

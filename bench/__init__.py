@@ -1,0 +1,1 @@
+"""Benchmarks (run as scripts) and the load kit the load test shares with them."""
