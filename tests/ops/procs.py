@@ -131,6 +131,6 @@ def wait_for_http(url: str, *, proc: subprocess.Popen, log: Path, timeout: float
         try:
             requests.get(url, timeout=2, allow_redirects=False)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout}s:\n{log.read_text()[-3000:]}")
