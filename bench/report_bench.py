@@ -208,12 +208,18 @@ def main() -> None:
         report = reports.build_report(whole)
     assert report.total.generations > 0
 
+    load_before = os.getloadavg()[0]
     baseline = timed(count_all, args.runs)
     full = timed(lambda: reports.build_report(whole), args.runs)
     one_month = timed(lambda: reports.build_report(month), args.runs)
-    totals_only = timed(lambda: reports.totals(whole), args.runs)
-    ledger_full = timed(lambda: reports.totals(whole, source="ledger"), args.runs)
-    orm_full = timed(lambda: reports.totals(whole, source="orm"), args.runs)
+
+    def totals(source=None):
+        with reports.without_jit():
+            reports.totals(whole, source=source)
+
+    totals_only = timed(totals, args.runs)
+    ledger_full = timed(lambda: totals("ledger"), args.runs)
+    orm_full = timed(lambda: totals("orm"), args.runs)
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
@@ -225,7 +231,8 @@ def main() -> None:
         f"cores, {cpu}, PostgreSQL {server.split()[0]}, Python {platform.python_version()}); "
         f"{rows:,} ledger rows over {DAYS} days, {WORKSPACES} workspaces, "
         f"{WORKSPACES * PEOPLE_PER_WORKSPACE} people, {WORKSPACES * KEYS_PER_WORKSPACE} keys; "
-        f"median of {args.runs} runs after a warm-up.",
+        f"median of {args.runs} runs after a warm-up; load average "
+        f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after (the machine is shared).",
         "",
         "| what | median | × baseline |",
         "|---|---:|---:|",

@@ -464,7 +464,7 @@ def totals(period: Period, *, source: str | None = None) -> tuple[dict, Row]:
 
 
 @contextmanager
-def _without_jit():
+def without_jit():
     """PostgreSQL's JIT compiles these mid-sized aggregates for longer than they then run
     (measured in bench/report_bench.py); switch it off for the report's own transaction."""
     with transaction.atomic():
@@ -475,7 +475,7 @@ def _without_jit():
 
 
 def build_report(period: Period, *, source: str | None = None) -> Report:
-    with _without_jit():
+    with without_jit():
         tables, total = totals(period, source=source)
         lists, truncated = reconciliation(period)
     return Report(
@@ -547,7 +547,7 @@ def table_csv(period: Period, table: str) -> str:
         raise ReportError("There is no such table in the report.")
     out = io.StringIO()
     writer = csv.writer(out)
-    with _without_jit():
+    with without_jit():
         _write_table(writer, period, table)
     return out.getvalue()
 
