@@ -254,6 +254,17 @@ def test_the_dashboard_end_to_end(
     )
     shoot(page, "13-usage")
 
+    # --- on a phone-sized screen nothing is wider than the screen ----------------------------
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name, path in [
+        ("16-phone-gallery", reverse("home")),
+        ("17-phone-new", reverse("generation_new")),
+    ]:
+        page.goto(site + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
+        shoot(page, name)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     # --- a team: a member sees the team's gallery, a viewer cannot generate ------------------
     team = Workspace.objects.create(name="Film Club")
     Membership.objects.create(user=maya, workspace=team, role=Role.OWNER)

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from generations.views import PAGE_SIZE
+from generations.views import PAGE_SIZE, _filtered_generations
 from tests.dashboard.conftest import bulk_generations
 
 # Session, user, membership, the header's workspaces and usage, members for the filter, the
@@ -220,6 +220,11 @@ def test_ten_thousand_generations(login_as, cast, team, team_key, django_assert_
     bulk_generations(
         workspace=team, creators=[cast["alice"], cast["bob"]], api_key=team_key, count=10_000
     )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE generations_generation")
+    # The page query walks the gallery index and stops after one page, whatever the size.
+    plan = _filtered_generations(team, {}).order_by("-created_at", "-id")[: PAGE_SIZE + 1].explain()
+    assert "gen_gallery" in plan and "Limit" in plan, plan
     client = login_as(cast["bob"], team)
     url = reverse("home")
     for _page in range(3):  # deep into the pages: still one LIMIT query per page
