@@ -276,6 +276,19 @@ class GalleryFilterForm(forms.Form):
         ]
         self.fields["member"].error_messages["invalid_choice"] = "Not a member of this workspace."
 
+    def _clean_date(self, name: str):
+        value = self.cleaned_data.get(name)
+        # The gallery asks for the day after `date_to`: 9999-12-31 would overflow (a 500).
+        if value is not None and not 2000 <= value.year <= 2100:
+            raise ValidationError("Choose a date between 2000 and 2100.")
+        return value
+
+    def clean_date_from(self):
+        return self._clean_date("date_from")
+
+    def clean_date_to(self):
+        return self._clean_date("date_to")
+
     def clean(self):
         cleaned = super().clean()
         start, end = cleaned.get("date_from"), cleaned.get("date_to")

@@ -21,6 +21,7 @@ HUGE = "9" * 30
         {"member": "-1"},
         {"date_from": "9999-12-31"},
         {"date_to": "0001-01-01"},
+        {"date_to": "9999-12-31"},
         {"q": "%_\\'\"; DROP TABLE"},
         {"status": ["fail", "success"]},
     ],
