@@ -45,6 +45,9 @@ class Reply:
     delay: float = 0.0
     reset: bool = False  # read the request, then close the connection with a TCP RST
     hold: threading.Event | None = None  # answer only once this is set (or the server stops)
+    # Pass the request on to the upstream Kinovi (the sandbox) first: with `reset` or a long
+    # `delay` the task really exists and is charged there, but its answer never reaches us.
+    forward: bool = False
 
 
 def task_body(task_id: str, status: str, *, credits: int = 200) -> dict:
@@ -82,7 +85,11 @@ class ScriptedKinovi:
     Defaults: createTask hands out `task_1`, `task_2`, …; recordInfo says `success`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, upstream: str | None = None) -> None:
+        self.upstream = upstream.rstrip("/") if upstream else None
+        # Callables (endpoint, body, task_id) -> Reply | None, asked before the queues: for
+        # answers that depend on the request (a prompt), whatever order jobs run in.
+        self.rules: list = []
         self.calls: list[Call] = []
         self._scripts: dict[str, deque] = {CREATE: deque(), RECORD: deque()}
         self._lock = threading.Lock()
@@ -129,10 +136,15 @@ class ScriptedKinovi:
 
     # -- serving --
 
-    def _next(self, endpoint: str, task_id: str) -> tuple[Reply, str]:
+    def _next(self, endpoint: str, task_id: str, body) -> tuple[Reply, str]:
         with self._lock:
-            if self._scripts[endpoint]:
+            ruled = [r for r in (rule(endpoint, body, task_id) for rule in self.rules) if r]
+            if ruled:
+                reply = ruled[0]
+            elif self._scripts[endpoint]:
                 reply = self._scripts[endpoint].popleft()
+            elif self.upstream:
+                reply = Reply(forward=True)
             elif endpoint == CREATE:
                 reply = Reply(200, None)
             else:
@@ -142,11 +154,37 @@ class ScriptedKinovi:
                 and reply.status == 200
                 and reply.body is None
                 and not reply.reset
+                and not reply.forward
             ):
                 self._created += 1
                 task_id = f"task_{self._created}"
                 reply = dataclasses.replace(reply, body={"taskId": task_id})
             return reply, task_id
+
+    def _forward(self, reply: Reply, handler, raw: bytes, call: Call) -> Reply:
+        """The upstream's answer, carrying over what the script adds (reset, delay, hold)."""
+        import requests
+
+        parts = urlsplit(handler.path)
+        response = requests.request(
+            handler.command,
+            f"{self.upstream}/jobs/{call.endpoint}",
+            params=parts.query or None,
+            data=raw or None,
+            headers={
+                "Authorization": handler.headers.get("Authorization", ""),
+                "Content-Type": "application/json",
+            },
+            timeout=10,
+        )
+        headers = {}
+        if "Retry-After" in response.headers:
+            headers["Retry-After"] = response.headers["Retry-After"]
+        if call.endpoint == CREATE and response.ok:
+            call.task_id = response.json().get("taskId", "")
+        return dataclasses.replace(
+            reply, status=response.status_code, body=response.content, headers=headers
+        )
 
     def _handler(self):
         kinovi = self
@@ -183,7 +221,9 @@ class ScriptedKinovi:
                 if endpoint not in (CREATE, RECORD):
                     self._send(Reply(404, {"message": "Not found."}), call)
                     return
-                reply, call.task_id = kinovi._next(endpoint, task_id)
+                reply, call.task_id = kinovi._next(endpoint, task_id, body)
+                if reply.forward:
+                    reply = kinovi._forward(reply, self, raw, call)
                 with kinovi._lock:
                     kinovi.calls.append(call)
                     kinovi.request_seen.notify_all()

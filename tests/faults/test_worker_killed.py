@@ -75,7 +75,11 @@ def test_a_cluster_killed_mid_submit_never_sends_a_second_createtask(
     ]
     assert "may or may not have created" in swept.error_message
     assert ledger(swept) == {"reserve": -200}  # it may have been charged
-    assert Heartbeat.objects.get(name=Heartbeat.SWEEPER).beat_at is not None
+    wait_for(
+        lambda: Heartbeat.objects.filter(name=Heartbeat.SWEEPER, beat_at__isnull=False).exists(),
+        timeout=10,
+        what="the sweeper's beat",
+    )
 
     # The dead cluster's ticker lease runs out and the new cluster's ticker loop (started by
     # its watchdog schedule if need be) dispatches and polls: still one createTask.
