@@ -126,8 +126,17 @@ def update_budget(
             )
     workspace.monthly_budget_credits = locked.monthly_budget_credits
     # A lowered budget may already be crossed: warn now rather than at the next sweep.
-    transaction.on_commit(lambda: check_budget_warnings(workspace=locked))
+    transaction.on_commit(lambda: _warn_now(locked))
     return locked
+
+
+def _warn_now(workspace: Workspace) -> None:
+    # The budget is saved already; a mail server that is down must not turn that into an
+    # error page. Nothing was recorded as sent, so the 5-minute sweep tries again.
+    try:
+        check_budget_warnings(workspace=workspace)
+    except Exception:
+        logger.exception("budget warning not sent now; the sweep will retry")
 
 
 # --- warnings -------------------------------------------------------------------------------

@@ -256,3 +256,24 @@ def test_the_sweep_is_scheduled(db):
     schedule = Schedule.objects.get(name="budget warnings")
     assert schedule.func == "generations.budget.send_due_budget_warnings"
     assert schedule.minutes == 5
+
+
+def test_a_mail_server_down_does_not_break_saving_the_budget(
+    cast, team, key, login_as, monkeypatch, django_capture_on_commit_callbacks
+):
+    spend(team, cast["bob"], key, 500)
+
+    def broken(*args, **kwargs):
+        raise OSError("mail server down")
+
+    monkeypatch.setattr(budget, "send_mail", broken)
+    client = login_as(cast["alice"], team)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(URL, {"monthly_budget_credits": "400"})
+    assert response.status_code == 302
+    team.refresh_from_db()
+    assert team.monthly_budget_credits == 400
+    assert not BudgetWarning.objects.exists()  # the sweep will send it
+    monkeypatch.undo()
+    assert budget.send_due_budget_warnings() == 2  # 80% and 100%, in one e-mail
+    assert len(mail.outbox) == 1
