@@ -232,7 +232,11 @@ def send_due_budget_warnings() -> int:
     for workspace in Workspace.objects.filter(monthly_budget_credits__isnull=False).exclude(
         Exists(fully_warned)
     ):
-        sent += len(check_budget_warnings(workspace=workspace))
+        # One workspace's failure (its owners' mail bounced hard) must not starve the others.
+        try:
+            sent += len(check_budget_warnings(workspace=workspace))
+        except Exception:
+            logger.exception("budget warning not sent", extra={"workspace_id": workspace.pk})
     return sent
 
 

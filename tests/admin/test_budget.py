@@ -232,8 +232,7 @@ def test_a_failed_send_is_retried_by_the_next_sweep(cast, budgeted, key, monkeyp
         raise OSError("mail server down")
 
     monkeypatch.setattr(budget, "send_mail", broken)
-    with pytest.raises(OSError):
-        budget.send_due_budget_warnings()
+    assert budget.send_due_budget_warnings() == 0
     assert not BudgetWarning.objects.exists()
     monkeypatch.undo()
     assert budget.send_due_budget_warnings() == 1
