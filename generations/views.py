@@ -410,6 +410,15 @@ def card(request, public_id):
 # --- detail and actions --------------------------------------------------------------------
 
 
+def _detail_refresh(generation) -> int | None:
+    """Seconds between refreshes of an unfinished detail page; None once nothing will change."""
+    if generation.status in {Status.QUEUED, Status.SUBMITTING, Status.WAITING, Status.GENERATING}:
+        return card_refresh()
+    if generation.status in {Status.UNKNOWN, Status.STALLED}:
+        return 30
+    return None
+
+
 @require_GET
 @workspace_required()
 def detail(request, public_id):
@@ -436,7 +445,7 @@ def detail(request, public_id):
         "field_errors": field_errors,
         "membership": request.membership,
         "now": timezone.now(),
-        "card_refresh": card_refresh(),
+        "refresh": _detail_refresh(generation),
     }
     return render(request, "generations/detail.html", context)
 

@@ -103,7 +103,9 @@ def test_the_dashboard_end_to_end(
     assert key.secret.startswith("sk_sandbox_") and key.secret not in page.content()
 
     # --- new video: live count, price and request body from the server ---------------------
-    page.goto(site + reverse("generation_new"))
+    response = page.goto(site + reverse("generation_new"))
+    # The pages below are checked under the real content security policy (no inline script).
+    assert "script-src 'self'" in response.headers["content-security-policy"]
     expect(page.locator("#price-credits")).to_have_text("200")
     page.fill("textarea[name=prompt]", PROMPT)
     expect(page.locator("#prompt-count [data-count]")).to_have_text(str(len(PROMPT)))
@@ -234,10 +236,14 @@ def test_the_dashboard_end_to_end(
     page.click("#generate")
     page.wait_for_url(re.compile(r".*/#g-[0-9a-f-]+$"))
     failed = Generation.objects.get(prompt__contains="[sandbox:fail]")
-    failed_card = page.locator(f"#g-{failed.public_id}")
-    expect(failed_card).to_have_attribute("data-status", "fail", timeout=30_000)
-    failed_card.locator(".vcard-placeholder").click()
+    page.locator(f"#g-{failed.public_id} .vcard-placeholder").click()
     page.wait_for_url(site + reverse("generation_detail", args=[failed.public_id]))
+    # The detail page of an unfinished video refreshes itself until it ends.
+    page.evaluate("window.__stayed = true")
+    expect(page.locator("#detail-live")).to_have_attribute("data-status", "fail", timeout=30_000)
+    assert page.evaluate("window.__stayed") is True
+    expect(page.locator("#detail-live")).not_to_have_attribute("hx-trigger", re.compile(".*"))
+    expect(page.locator("#timeline")).to_contain_text("Failed")
     expect(page.locator("#problem")).to_contain_text("moderation rejected the prompt")
     expect(page.locator("#credits")).to_contain_text("Refund")
     expect(page.locator("#credits tfoot")).to_contain_text("0")

@@ -215,3 +215,18 @@ def test_card_fragment_checks_access(client, login_as, cast, team, make_generati
     url = reverse("generation_card", args=[g.public_id])
     assert client.get(url).status_code == 302
     assert login_as(cast["charlie"]).get(url).status_code == 404
+
+
+def test_an_unfinished_detail_page_refreshes_itself_until_done(
+    login_as, cast, team, make_generation
+):
+    g = make_generation(status="generating")
+    client = login_as(cast["bob"], team)
+    url = reverse("generation_detail", args=[g.public_id])
+    html = client.get(url).content.decode()
+    assert f'hx-get="{url}" hx-trigger="every 3s" hx-select="#detail-live"' in html
+    # Only the page polls, not also the card inside it.
+    assert reverse("generation_card", args=[g.public_id]) not in html
+    g.status = "success"
+    g.save()
+    assert "hx-trigger" not in client.get(url).content.decode()
