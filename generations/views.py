@@ -94,8 +94,10 @@ def _preview_context(request, form, *, count: int = 1) -> dict:
         )
     budget = services.budget_status(workspace=request.workspace, membership=request.membership)
     context["budget"] = budget
-    if estimate is not None and budget.get("remaining") is not None:
-        context["remaining_after"] = budget["remaining"] - context["total_credits"]
+    # "available" is the tighter of the workspace budget and the member's own cap.
+    if estimate is not None and budget.get("available") is not None:
+        context["remaining_after"] = budget["available"] - context["total_credits"]
+        context["over_by"] = -context["remaining_after"]
     prompt = (form.cleaned_data.get("prompt") or "") if hasattr(form, "cleaned_data") else ""
     prompt_list = form.cleaned_data.get("prompt_list") if hasattr(form, "cleaned_data") else None
     if prompt_list:

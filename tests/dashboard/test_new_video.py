@@ -134,10 +134,19 @@ def test_preview_shows_what_is_left_of_the_budget(login_as, cast, team, team_key
     team.monthly_budget_credits = 1000
     team.save()
     html = login_as(cast["bob"], team).get(reverse("generation_preview"), VALID).content.decode()
-    assert "<strong>800</strong> left after this." in html
+    assert "<strong>800</strong> credits left after this." in html
     query = {**VALID, "duration": "15", "upscale_4k": "on"}
     html = login_as(cast["bob"], team).get(reverse("generation_preview"), query).content.decode()
-    assert "This would go −20 credits over the budget." in html
+    assert "That is 20 credits more than is left this month" in html
+
+
+def test_preview_counts_the_members_own_cap(login_as, cast, team, team_key):
+    from accounts.models import Membership
+
+    Membership.objects.filter(user=cast["bob"], workspace=team).update(monthly_cap_credits=300)
+    html = login_as(cast["bob"], team).get(reverse("generation_preview"), VALID).content.decode()
+    assert "Your own cap: 0 of 300 credits used." in html
+    assert "<strong>100</strong> credits left after this." in html
 
 
 def test_generate_queues_and_shows_the_gallery(login_as, cast, team, team_key):
