@@ -77,6 +77,7 @@ def test_it_works(login_as, cast, team, march):
     assert "<svg" in html and "<rect" in html and "Mar 2: 200 credits ($1.00)" in html
     assert "340 credits" in html and "$1.70" in html
     assert "34% used" in html  # the budget: 340 of 1000 (this month's generations)
+    assert reverse("workspace_budget") in html  # owners can go and change it
 
 
 def test_another_month(login_as, cast, team, march):
