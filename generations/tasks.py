@@ -253,20 +253,21 @@ def submit_generation(generation_id: int) -> str:
                 callback_url=callback_url,
             )
     except kinovi.KinoviError as exc:
-        return _recording(_create_failed, generation, exc)
+        return record_answer(_create_failed, generation, exc)
     except Exception as exc:  # a bug or an unexpected transport error: the request may be out
         logger.exception("generation %s: createTask crashed", generation.public_id)
-        return _recording(
+        return record_answer(
             _create_failed, generation, kinovi.UnknownOutcome(f"createTask crashed: {exc!r}")
         )
-    return _recording(_create_accepted, generation, task_id)
+    return record_answer(_create_accepted, generation, task_id)
 
 
-def _recording(write, *args):
-    """Record what Kinovi answered; once more on a fresh connection if the database dropped ours
-    while we waited for Kinovi (a restart, a failover). The answer exists only in this job's
-    memory (a task id lost here leaves a charged task `unknown`), and every write is guarded
-    by the state machine, so a repeat after a half-done first try changes nothing twice."""
+def record_answer(write, *args):
+    """Record what Kinovi answered with `write(*args)`; once more on a fresh connection if the
+    database dropped ours while we waited for Kinovi (a restart, a failover). The answer exists
+    only in this job's memory (a task id lost here leaves a charged task `unknown`), and every
+    write is guarded by the state machine, so a repeat after a half-done try changes nothing
+    twice."""
     try:
         return write(*args)
     except (OperationalError, InterfaceError):
@@ -429,7 +430,7 @@ def poll_generation(generation_id: int, source: str = Source.POLL) -> str:
     if info.task_id != generation.task_id:
         lifecycle.reschedule(generation_id=generation.pk, at=polling.next_poll_at(generation))
         return "answer about another task"
-    outcome = _recording(_apply_poll, generation.pk, info, source)
+    outcome = record_answer(_apply_poll, generation.pk, info, source)
     return f"{outcome.from_status} -> {outcome.generation.status}"
 
 

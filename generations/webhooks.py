@@ -150,7 +150,7 @@ def judge(delivery: WebhookDelivery) -> WebhookDelivery:
 
 def confirm(delivery_id: int) -> str:
     """The confirmation job: recordInfo for the task, applied as a webhook-sourced status."""
-    from generations.tasks import ask_kinovi
+    from generations.tasks import ask_kinovi, record_answer
 
     delivery = (
         WebhookDelivery.objects.select_related("generation__api_key")
@@ -181,12 +181,19 @@ def confirm(delivery_id: int) -> str:
     if info.task_id != task_id:
         _finish(delivery, Outcome.REJECTED, "Kinovi answered about another task.")
         return "rejected"
+    # For an unknown generation this answer is the only way out of `unknown` (nothing polls a
+    # task id we never learned), so a dropped database connection must not lose it.
+    return record_answer(_apply_confirmed, delivery, info, task_id if adopting else None)
+
+
+def _apply_confirmed(delivery: WebhookDelivery, info: kinovi.TaskInfo, adopt: str | None) -> str:
+    generation = delivery.generation
     outcome = lifecycle.apply_info(
         generation_id=generation.pk,
         info=info,
         source=StatusEvent.Source.WEBHOOK,
         detail=f"callback (delivery {delivery.pk}) confirmed: Kinovi says {info.status}",
-        task_id=task_id if adopting else None,
+        task_id=adopt,
     )
     claimed = delivery.claimed_status
     if info.status != claimed:

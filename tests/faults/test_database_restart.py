@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+import requests
 from django.db import connection
 from django.utils import timezone
 
@@ -96,3 +97,46 @@ def test_connections_dropped_during_a_submit_and_a_poll_and_the_next_tick_recove
         timeout=5,
         what="the ticker to beat after the drop",
     )
+
+
+def test_connections_dropped_while_a_callback_is_confirmed_still_resolve_the_unknown(
+    sandbox_server, start_q_cluster, kinovi, settings, team, bob_membership, make_key
+):
+    """Only a callback can resolve an `unknown` (no task id, so nothing to poll): losing its
+    confirmation to a dropped connection would leave it unknown for good."""
+    settings.KINOVI_BASE_URL = kinovi.url
+    settings.KINOVI_READ_TIMEOUT = 10.0
+    settings.KINOVI_CALLBACKS = True
+    confirming = threading.Event()
+    kinovi.script(CREATE, Reply(reset=True))  # created at Kinovi, the answer lost
+    kinovi.script(RECORD, Reply(200, task_body("task_77", "success"), hold=confirming))
+    start_q_cluster()
+    generation = submit(bob_membership, make_key(team))
+    wait_for(
+        lambda: Generation.objects.filter(pk=generation.pk, status=Status.UNKNOWN).exists(),
+        timeout=30,
+        what="unknown",
+    )
+
+    # Kinovi calls back (to the URL it was given) when task_77 ends.
+    callback_url = kinovi.calls_to(CREATE)[0].body["callBackUrl"]
+    body = {"code": 200, "msg": "success", "data": task_body("task_77", "success")}
+    body["data"]["state"] = body["data"].pop("status")
+    assert requests.post(callback_url, json=body, timeout=10).status_code == 200
+
+    kinovi.wait_for_calls(RECORD, 1, timeout=30)  # the confirmation job asks Kinovi
+    assert terminate_other_connections() > 0
+    confirming.set()
+
+    done = wait_for(
+        lambda: Generation.objects.filter(pk=generation.pk, status=Status.SUCCESS).first(),
+        timeout=15,
+        what="the confirmed callback to resolve it",
+    )
+    assert statuses(done) == ["queued", "submitting", "unknown", "success"], history(done)
+    assert history(done)[-1][2] == "webhook"
+    assert done.task_id == "task_77"
+    assert ledger(done) == {"reserve": -200}
+    assert done.webhook_deliveries.get().outcome == "applied"
+    assert len(kinovi.calls_to(CREATE)) == 1
+    assert len(kinovi.calls_to(RECORD)) == 1
