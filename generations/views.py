@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.access import get_for_member, workspace_required
+from accounts.access import SESSION_KEY, get_for_member, switch_workspace, workspace_required
 from generations import kinovi, pricing, services
 from generations.explain import explain_problem
 from generations.forms import (
@@ -156,11 +156,15 @@ def new_video(request):
                 raise Http404("No such video.") from None
             remix_of = get_for_member(
                 request,
-                Generation.objects.select_related("api_key"),
+                Generation.objects.select_related("api_key", "workspace"),
                 "can_generate",
                 public_id=source,
             )
             initial = GenerationForm.initial_from(remix_of)
+            if remix_of.workspace_id != request.session.get(SESSION_KEY):
+                # A teammate's video from another workspace: remix it there, with its keys.
+                switch_workspace(request, remix_of.workspace_id)
+                messages.info(request, f"Now working in {remix_of.workspace.name}.")
         form = GenerationForm(initial=initial, workspace=request.workspace)
     context = _page_context(request, form)
     context["remix_of"] = remix_of
@@ -468,6 +472,8 @@ def _act(request, public_id, action, done_message):
 def retry(request, public_id):
     def run(generation):
         new = services.retry(generation=generation, membership=request.membership)
+        # The gallery shows the current workspace: make it the one the new video is in.
+        switch_workspace(request, generation.workspace_id)
         return redirect(f"{reverse('home')}#g-{new.public_id}")
 
     return _act(request, public_id, run, "Queued again with the same parameters.")

@@ -121,3 +121,12 @@ def test_recheck_explains_what_it_can_and_cannot_do(login_as, cast, team, make_g
     done = make_generation(status="success")
     response = client.post(reverse("generation_recheck", args=[done.public_id]), follow=True)
     assert "nothing to re-check" in response.content.decode()
+
+
+def test_retrying_from_another_workspace_shows_the_new_card(login_as, cast, team, make_generation):
+    g = make_generation(status="fail", prompt="Team take one")
+    personal = cast["bob"].memberships.get(workspace__is_personal=True).workspace
+    client = login_as(cast["bob"], personal)
+    response = client.post(reverse("generation_retry", args=[g.public_id]), follow=True)
+    new = Generation.objects.get(parent=g)
+    assert f'id="g-{new.public_id}"' in response.content.decode()

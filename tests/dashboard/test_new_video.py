@@ -279,3 +279,18 @@ def test_remix_checks_access(login_as, cast, team, team_key, make_generation):
     url = reverse("generation_new")
     assert login_as(cast["charlie"]).get(url, {"remix": source.public_id}).status_code == 404
     assert login_as(cast["bob"], team).get(url, {"remix": "not-a-uuid"}).status_code == 404
+
+
+def test_remixing_a_video_of_another_workspace_switches_to_it(
+    login_as, cast, team, team_key, make_generation
+):
+    source = make_generation(prompt="A team storyboard", status="success")
+    personal = cast["bob"].memberships.get(workspace__is_personal=True).workspace
+    client = login_as(cast["bob"], personal)
+    response = client.get(reverse("generation_new"), {"remix": source.public_id})
+    assert response.status_code == 200
+    assert "Now working in Acme Films." in response.content.decode()
+    assert client.session["workspace_id"] == team.pk
+    response = _post(client, team_key, remix_of=source.public_id)
+    assert response.status_code == 302
+    assert Generation.objects.get(parent=source).workspace == team
