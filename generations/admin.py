@@ -14,7 +14,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import DecimalField, ExpressionWrapper, F, Sum, Value
 from django.db.models.functions import Coalesce
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -79,6 +80,30 @@ class WebhookDeliveryInline(ReadOnlyInline):
     fields = ["received_at", "outcome", "error", "remote_addr", "processed_at"]
     readonly_fields = fields
     show_change_link = True
+
+
+class ResolveUnknownForm(forms.Form):
+    task_id = forms.CharField(
+        label="Task id at Kinovi",
+        required=False,
+        max_length=100,
+        help_text="As shown on Kinovi's dashboard, e.g. task_abc123.",
+    )
+    never_created = forms.BooleanField(
+        label="Kinovi has no such task",
+        required=False,
+        help_text="The video ends rejected and its reserve is refunded.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        task_id = (data.get("task_id") or "").strip()
+        if bool(task_id) == bool(data.get("never_created")):
+            raise forms.ValidationError(
+                "Give the task id from Kinovi, or tick that Kinovi has no such task (not both)."
+            )
+        data["task_id"] = task_id
+        return data
 
 
 class OperatorActionsMixin:
@@ -228,6 +253,65 @@ class GenerationAdmin(OperatorActionsMixin, admin.ModelAdmin):
     @admin.action(description="Export selected as CSV")
     def export_csv(self, request, queryset):
         return csv_response(reports.generations_csv(queryset), "generations.csv")
+
+    # --- resolving an unknown outcome -----------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/resolve/",
+                self.admin_site.admin_view(self.resolve_view),
+                name="generations_generation_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_resolve": self.has_operate_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def resolve_view(self, request, object_id):
+        from generations import services
+
+        if not self.has_operate_permission(request):
+            raise PermissionDenied("Resolving a generation needs the change permission.")
+        generation = self.get_object(request, str(object_id))
+        if generation is None:
+            raise Http404("No such generation.")
+        form = ResolveUnknownForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            task_id = form.cleaned_data["task_id"] or None
+            try:
+                services.resolve_unknown(generation=generation, task_id=task_id)
+            except services.ActionRefused as refused:
+                form.add_error(None, str(refused))
+            else:
+                log_action(
+                    actor=request.user,
+                    action="generation.resolved",
+                    workspace=generation.workspace,
+                    target=generation.public_id,
+                    task_id=task_id or "",
+                    never_created=task_id is None,
+                )
+                self.message_user(request, "The unknown outcome is resolved.")
+                return redirect("admin:generations_generation_change", generation.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Resolve an unknown outcome",
+            "generation": generation,
+            "form": form,
+        }
+        return TemplateResponse(
+            request,
+            "admin/generations/generation/resolve.html",
+            context,
+            status=400 if form.errors else 200,
+        )
 
 
 @admin.register(CreditEntry)

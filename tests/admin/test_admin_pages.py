@@ -473,3 +473,66 @@ def test_the_audit_trail_is_read_only(world, superuser, login_as):
     entry.refresh_from_db()
     assert entry.action == "member.role_changed"
     assert Workspace.objects.filter(pk=entry.workspace_id).exists()
+
+
+# --- resolving an unknown outcome -----------------------------------------------------------
+
+
+def test_an_operator_resolves_an_unknown_outcome_as_never_created(world, superuser, login_as):
+    client = login_as(superuser)
+    g5 = world["g5"]
+    page = client.get(reverse("admin:generations_generation_change", args=[g5.pk]))
+    url = reverse("admin:generations_generation_resolve", args=[g5.pk])
+    assert url in page.content.decode()
+    assert "reserve of 112 credits" in client.get(url).content.decode()
+
+    response = client.post(url, {"never_created": "on"})
+    assert response.status_code == 302
+    g5.refresh_from_db()
+    assert g5.status == Status.REJECTED
+    kinds = sorted(CreditEntry.objects.filter(generation=g5).values_list("kind", "credits"))
+    assert kinds == [("refund", 112), ("reserve", -112)]
+    entry = AuditEntry.objects.get(action="generation.resolved")
+    assert entry.data == {"task_id": "", "never_created": True}
+    # Not unknown any more: no link, and the form refuses.
+    page = client.get(reverse("admin:generations_generation_change", args=[g5.pk]))
+    assert url not in page.content.decode()
+    again = client.post(url, {"never_created": "on"})
+    assert (
+        again.status_code == 400
+        and "Only a video whose outcome is unknown" in again.content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "Give the task id from Kinovi, or tick"),
+        ({"task_id": "task_x", "never_created": "on"}, "Give the task id from Kinovi, or tick"),
+        ({"task_id": "task_g2"}, "already belongs to another video"),
+    ],
+)
+def test_bad_resolutions_are_explained_and_change_nothing(
+    world, superuser, login_as, data, message
+):
+    client = login_as(superuser)
+    g5 = world["g5"]
+    response = client.post(reverse("admin:generations_generation_resolve", args=[g5.pk]), data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    g5.refresh_from_db()
+    assert g5.status == Status.UNKNOWN and g5.task_id is None
+    assert not AuditEntry.objects.filter(action="generation.resolved").exists()
+
+
+def test_resolving_needs_the_change_permission(world, staff, login_as):
+    grant(staff, "generations.view_generation")
+    client = login_as(staff)
+    url = reverse("admin:generations_generation_resolve", args=[world["g5"].pk])
+    assert client.post(url, {"never_created": "on"}).status_code == 403
+    page = client.get(reverse("admin:generations_generation_change", args=[world["g5"].pk]))
+    assert url not in page.content.decode()
+    assert (
+        client.get(reverse("admin:generations_generation_resolve", args=[999999])).status_code
+        == 403
+    )
