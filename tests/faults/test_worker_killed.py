@@ -40,6 +40,14 @@ def test_a_cluster_killed_mid_submit_never_sends_a_second_createtask(
     first.wait(timeout=10)
 
     second = start_q_cluster()
+    # The dead cluster's ticker loop held the lease; it runs out by itself.
+    wait_for(
+        lambda: Heartbeat.objects.filter(
+            name=Heartbeat.TICKER, lease_until__lt=timezone.now()
+        ).exists(),
+        timeout=15,
+        what="the dead ticker's lease to run out",
+    )
     # The dead worker never acknowledged its job; django-q2 hands it out again once the
     # job's `retry` window has passed. That window is moved into the past here, as ten
     # minutes passing would.
@@ -81,8 +89,8 @@ def test_a_cluster_killed_mid_submit_never_sends_a_second_createtask(
         what="the sweeper's beat",
     )
 
-    # The dead cluster's ticker lease runs out and the new cluster's ticker loop (started by
-    # its watchdog schedule if need be) dispatches and polls: still one createTask.
+    # The new cluster's ticker loop (the dead one's job rerun, or the watchdog schedule's)
+    # dispatches and polls again: still one createTask.
     since = timezone.now()
     wait_for(
         lambda: Heartbeat.objects.filter(name=Heartbeat.TICKER, beat_at__gt=since).exists(),
