@@ -66,6 +66,8 @@ def report_session(ledger, superuser, client):
 def test_the_report_draws_its_chart_and_tables(live_server, report_session, browser):
     page = open_page(browser, live_server, report_session)
     page.goto(f"{live_server.url}/admin/")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "admin-index.png"))
     page.get_by_role("link", name="Credit usage report").click()
     page.fill("#report-start", MARCH.start.isoformat())
     page.fill("#report-end", MARCH.end.isoformat())
