@@ -425,7 +425,12 @@ def poll_generation(generation_id: int, source: str = Source.POLL) -> str:
             ApiKey.objects.filter(pk=generation.api_key_id).update(
                 status=ApiKey.Status.INVALID, status_detail="Kinovi refused the key (401)"
             )
-        lifecycle.reschedule(generation_id=generation.pk, at=polling.next_poll_at(generation))
+        at = polling.next_poll_at(generation)
+        if isinstance(exc, kinovi.ConcurrencyLimited) and exc.retry_after and at is not None:
+            # Kinovi said when to come back (longer than a worker waits inside the call):
+            # asking sooner only earns another 429.
+            at = max(at, timezone.now() + timedelta(seconds=exc.retry_after))
+        lifecycle.reschedule(generation_id=generation.pk, at=at)
         return f"poll failed: {type(exc).__name__}"
     if info.task_id != generation.task_id:
         lifecycle.reschedule(generation_id=generation.pk, at=polling.next_poll_at(generation))

@@ -159,3 +159,42 @@ def test_a_key_revoked_at_kinovi_mid_flight(
     assert CreditEntry.objects.filter(workspace=team).count() == 1
     assert kinovi_calls.for_task(flying.task_id) == 2
     assert kinovi_calls.creates == 1
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """The jobs' client records how long it would have slept between retries."""
+    from generations import kinovi as client_module
+
+    waited: list[float] = []
+    monkeypatch.setattr(
+        tasks, "_client", lambda secret: client_module.KinoviClient(secret, sleep=waited.append)
+    )
+    return waited
+
+
+def test_recordinfo_429_waits_as_long_as_kinovi_says(kinovi, waiting, sleeps):
+    kinovi.script(
+        RECORD,
+        Reply(429, {"message": "Too many requests"}, headers={"Retry-After": "2"}),
+        Reply(200, task_body("task_1", "generating")),
+    )
+    assert poll(waiting) == "waiting -> generating"
+    assert len(sleeps) == 1 and sleeps[0] >= 2
+
+    # Longer than a worker should block: no wait inside the job, and no poll before it.
+    sleeps.clear()
+    kinovi.script(RECORD, Reply(429, {"message": "Slow down"}, headers={"Retry-After": "90"}))
+    assert poll(waiting) == "poll failed: ConcurrencyLimited"
+    assert sleeps == []
+    generation = Generation.objects.get(pk=waiting.pk)
+    assert generation.next_poll_at >= timezone.now() + timedelta(seconds=89)
+    assert generation.status == Status.GENERATING
+    assert len(kinovi.calls_to(RECORD)) == 3
+
+    # Without Retry-After: the client's own growing, jittered back-off, then the cadence.
+    kinovi.script(RECORD, *[Reply(429, {"message": "busy"})] * 4)
+    assert poll(waiting) == "poll failed: ConcurrencyLimited"
+    assert len(sleeps) == 3 and sleeps[0] < sleeps[2]
+    assert Generation.objects.get(pk=waiting.pk).next_poll_at > timezone.now()
+    assert ledger(generation) == {"reserve": -200}
