@@ -326,6 +326,9 @@ CONTENT_SECURITY_POLICY = {
 
 INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
 
+# Error reports (mail to ADMINS, the debug page) mask keys in POST data and frame variables.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "kinovi_site.reporting.SecretMaskingReporterFilter"
+
 # Structured logs (kinovi_site/logging.py): JSON lines by default in production, masked always.
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json").strip().lower()
 if LOG_FORMAT not in {"json", "text"}:
