@@ -230,3 +230,13 @@ def test_an_unfinished_detail_page_refreshes_itself_until_done(
     g.status = "success"
     g.save()
     assert "hx-trigger" not in client.get(url).content.decode()
+
+
+def test_card_fragment_is_cheap(
+    login_as, cast, team, make_generation, django_assert_max_num_queries
+):
+    # Every in-flight card asks every few seconds: keep each answer to a handful of queries.
+    g = make_generation(status="generating")
+    client = login_as(cast["bob"], team)
+    with django_assert_max_num_queries(5):  # session, user, membership, the generation, its role
+        assert client.get(reverse("generation_card", args=[g.public_id])).status_code == 200
