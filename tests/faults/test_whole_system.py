@@ -7,8 +7,10 @@ once per generation at most, and the ledger matches what the sandbox charged."""
 from collections import Counter
 
 import pytest
+from django.urls import reverse
+from django_q.models import Task
 
-from generations.models import CreditEntry, Generation, Status
+from generations.models import CreditEntry, Generation, Status, StatusEvent, WebhookDelivery
 from sandbox.models import SandboxAccount, SandboxTask
 from sandbox.services import settle_finished
 from tests.faults.scripted import CREATE, RECORD, Reply, ScriptedKinovi
@@ -47,7 +49,7 @@ def link(sandbox_server, settings):
 
 
 def test_faults_everywhere_and_every_generation_still_ends_right(
-    link, start_q_cluster, sandbox_server, settings, team, bob_membership
+    link, start_q_cluster, sandbox_server, settings, team, bob_membership, cast, login_as
 ):
     settings.KINOVI_CALLBACKS = True
     seen: set[str] = set()
@@ -77,7 +79,7 @@ def test_faults_everywhere_and_every_generation_still_ends_right(
         return Reply(500, {"message": "Internal server error"}) if asked[task_id] % 2 else None
 
     link.rules += [createtask, recordinfo]
-    start_q_cluster()
+    cluster = start_q_cluster()
     key = sandbox_server.api_key(team, credits=CREDITS, concurrency_limit=10)
 
     generations = {prompt: submit(bob_membership, key, prompt=prompt) for prompt in PLAN}
@@ -122,3 +124,22 @@ def test_faults_everywhere_and_every_generation_still_ends_right(
     assert charged == 200 * 4  # four successes
     assert ours == charged + 200
     assert link.calls_to(RECORD) and any(c.answer == "500" for c in link.calls_to(RECORD))
+
+    # Visible: the unknown one says so on its page, and the gallery shows every one.
+    client = login_as(cast["bob"], team)
+    page = client.get(reverse("generation_detail", args=[refused.public_id]))
+    assert page.status_code == 200
+    assert "Outcome unknown" in page.content.decode()
+    gallery = client.get(reverse("home")).content.decode()
+    assert all(str(g.public_id) in gallery for g in final.values())
+
+    # Whatever failed, the key is in no job row, delivery, event, error or log line.
+    secret = key.secret
+    stored = [
+        *Task.objects.values_list("args", "kwargs", "result"),
+        *WebhookDelivery.objects.values_list("headers", "body", "error"),
+        *StatusEvent.objects.values_list("detail", flat=True),
+        *Generation.objects.values_list("error_message", "error_detail"),
+    ]
+    assert secret not in repr(stored)
+    assert secret not in cluster.log_path.read_text()
