@@ -7,6 +7,7 @@ from generations import budget, views, webhooks
 urlpatterns = [
     path("", views.home, name="home"),
     path("workspace/budget/", budget.budget_settings, name="workspace_budget"),
+    path("videos/news/", views.gallery_news, name="gallery_news"),
     path("videos/new/", views.new_video, name="generation_new"),
     path("videos/new/preview/", views.new_video_preview, name="generation_preview"),
     path("videos/batch/", views.batch, name="generation_batch"),

@@ -370,6 +370,13 @@ def home(request):
         query["before"] = _encode_cursor(rows[-1])
         older_url = f"?{query.urlencode()}"
 
+    news_url = None
+    if rows and before is None and after is None:
+        # The first page asks now and then whether teammates made anything newer.
+        query = base_query.copy()
+        query["since"] = _encode_cursor(rows[0])
+        news_url = f"{reverse('gallery_news')}?{query.urlencode()}"
+
     has_keys = None
     if not rows and not filters and before is None and after is None:
         has_keys = workspace.api_keys.filter(revoked_at__isnull=True).exists()
@@ -381,11 +388,45 @@ def home(request):
         "older_url": older_url,
         "first_url": f"?{base_query.urlencode()}" if (before or after) else None,
         "has_keys": has_keys,
+        "news_url": news_url,
+        "news_refresh": NEWS_REFRESH_SECONDS,
         "now": timezone.now(),
         "sandbox": settings.KINOVI_SANDBOX,
         "card_refresh": card_refresh(),
     }
     return render(request, "generations/gallery.html", context)
+
+
+NEWS_REFRESH_SECONDS = 15
+
+
+@require_GET
+@workspace_required()
+def gallery_news(request):
+    """How many videos newer than the first card exist (same filters): a "show them" link."""
+    since = _decode_cursor(request.GET.get("since"))
+    if since is None:
+        raise Http404("No such page.")
+    filter_form = GalleryFilterForm(
+        request.GET, memberships=list(members_for_filter(request.workspace))
+    )
+    filter_form.is_valid()
+    filters = {k: v for k, v in filter_form.cleaned_data.items() if v not in (None, "")}
+    moment, pk = since
+    newer = _filtered_generations(request.workspace, filters).filter(
+        Q(created_at__gte=moment) & (Q(created_at__gt=moment) | Q(pk__gt=pk))
+    )
+    count = len(newer.values_list("pk", flat=True)[: PAGE_SIZE + 1])
+    show = request.GET.copy()
+    show.pop("since", None)
+    context = {
+        "count": min(count, PAGE_SIZE),
+        "more": count > PAGE_SIZE,
+        "poll_url": request.get_full_path(),
+        "show_url": f"{reverse('home')}?{show.urlencode()}",
+        "news_refresh": NEWS_REFRESH_SECONDS,
+    }
+    return render(request, "generations/_news.html", context)
 
 
 def _load(request, public_id, permission=None):

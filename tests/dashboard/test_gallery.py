@@ -259,3 +259,30 @@ def test_revoked_key_only_workspace_shows_key_empty_state(login_as, cast, team):
     key.save()
     html = login_as(cast["alice"], team).get(reverse("home")).content.decode()
     assert "Start with a key" in html
+
+
+def test_the_first_page_tells_of_newer_videos(login_as, cast, team, make_generation):
+    make_generation(prompt="Older", created_at=timezone.now() - timedelta(minutes=5))
+    client = login_as(cast["bob"], team)
+    response = client.get(reverse("home"), {"model": "seedance-20"})
+    news_url = response.context["news_url"]
+    assert 'hx-trigger="every 15s"' in response.content.decode()
+    html = client.get(news_url).content.decode()
+    assert "new video" not in html and 'hx-trigger="every 15s"' in html  # keeps asking
+    make_generation(prompt="A teammate's", creator=cast["alice"])
+    make_generation(prompt="Another model", model="seedance2-fast")  # filtered out
+    make_generation(prompt="Hidden", hidden=True)
+    html = client.get(news_url).content.decode()
+    assert "1 new video since you opened this page" in html
+    assert "hx-trigger" not in html  # stops once there is news
+    assert 'href="/?model=seedance-20"' in html
+
+
+def test_news_checks_access(client, login_as, cast, team, make_generation):
+    make_generation(prompt="Older", created_at=timezone.now() - timedelta(minutes=5))
+    url = reverse("gallery_news")
+    assert client.get(url, {"since": "1-1"}).status_code == 302
+    make_generation(prompt="Team only")
+    html = login_as(cast["charlie"], team).get(url, {"since": "1-1"}).content.decode()
+    assert "new video" not in html  # a stranger is answered about their own workspace
+    assert login_as(cast["bob"], team).get(url, {"since": "junk"}).status_code == 404
