@@ -598,9 +598,10 @@ def sweep() -> dict:
             status=Status.SUBMITTING, submitted_at__lt=now - submitting_timeout()
         ).values_list("pk", flat=True)
     )
+    unknown = []
     for pk in orphaned:
         # There is no lookup by anything but task id, so "unknown" it is: never resent blindly.
-        lifecycle.apply_status(
+        outcome = lifecycle.apply_status(
             generation_id=pk,
             status=Status.UNKNOWN,
             expect=Status.SUBMITTING,
@@ -611,6 +612,9 @@ def sweep() -> dict:
             "created (and charged) a task.",
             next_poll_at=None,
         )
+        # Only what this sweep changed: another sweep (or a late answer) may have got there first.
+        if outcome.changed:
+            unknown.append(pk)
     stalled = []
     candidates = Generation.objects.filter(
         status__in=[Status.WAITING, Status.GENERATING],
@@ -632,9 +636,9 @@ def sweep() -> dict:
     prune_job_results(now)
     _heartbeat(Heartbeat.SWEEPER)
     Heartbeat.objects.filter(name=Heartbeat.SWEEPER).update(
-        beat_at=now, count=F("count") + 1, detail=f"unknown {len(orphaned)}, stalled {len(stalled)}"
+        beat_at=now, count=F("count") + 1, detail=f"unknown {len(unknown)}, stalled {len(stalled)}"
     )
-    return {"unknown": orphaned, "stalled": stalled, "early": early}
+    return {"unknown": unknown, "stalled": stalled, "early": early}
 
 
 # How long django-q2's success rows are kept (settings.Q_CLUSTER save_limit is 0: unpruned by

@@ -5,7 +5,11 @@ import uuid
 
 import pytest
 
-from tests.lifecycle.conftest import bob_membership, kinovi_calls  # noqa: F401 - re-exported
+from tests.lifecycle.conftest import (  # noqa: F401 - re-exported for this folder
+    bob_membership,
+    kinovi_calls,
+    make_key,
+)
 
 # Other runs use Redis database 0 with names of their own; this one keeps to database 13.
 REDIS_URL = "redis://127.0.0.1:6379/13"
