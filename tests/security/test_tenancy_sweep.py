@@ -260,3 +260,44 @@ def test_route_as_actor(name, method, actor, world, client, login_as):
         assert world["generation"].prompt not in body
         assert world["team"].name not in body
     assert snapshot() == before, f"{actor} {method.upper()} {url} changed rows ({status})"
+
+
+# Ids that travel in the query string or the form rather than the path.
+
+
+@pytest.mark.parametrize(("actor", "status"), [(STRANGER, 404), (VIEWER, 403), (MEMBER, 200)])
+def test_remixing_by_query_string_is_scoped(world, client, login_as, actor, status):
+    login_as(world["cast"][actor], None if actor == STRANGER else world["team"])
+
+    response = client.get(reverse("generation_new"), {"remix": world["generation"].public_id})
+
+    assert response.status_code == status
+    body = response.content.decode()
+    assert (world["generation"].prompt in body) == (status == 200)
+
+
+def test_a_remix_of_another_workspaces_video_records_no_parent(world, client, login_as):
+    from accounts.models import ApiKey
+    from generations.models import Generation
+
+    charlie = world["cast"][STRANGER]
+    login_as(charlie)
+    mine = ApiKey(workspace=charlie.memberships.get().workspace, label="Mine", is_default=True)
+    mine.secret = "sk_live_charlie_0002"
+    mine.status = ApiKey.Status.VERIFIED
+    mine.save()
+    data = {
+        "prompt": "My own take",
+        "model": "seedance-20",
+        "duration": 5,
+        "aspect_ratio": "16:9",
+        "mode": "keyframe",
+        "api_key": mine.pk,
+        "remix_of": str(world["generation"].public_id),
+    }
+
+    response = client.post(reverse("generation_new"), data)
+
+    assert response.status_code == 302
+    made = Generation.objects.get(prompt="My own take")
+    assert made.parent_id is None and made.workspace_id != world["team"].pk

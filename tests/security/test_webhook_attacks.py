@@ -261,6 +261,7 @@ def test_credential_headers_are_masked_and_odd_headers_stored_safely(world, arme
             "Authorization": "Bearer sk_live_stolen_0000",
             "Cookie": "sessionid=abc",
             "X-Odd": "caf\u00e9 \u202e" + "y" * 5000,
+            "X-Nul": "a\x00b",
         },
     )
 
@@ -268,6 +269,7 @@ def test_credential_headers_are_masked_and_odd_headers_stored_safely(world, arme
     headers = WebhookDelivery.objects.get().headers
     assert headers["Authorization"] == "••••" and headers["Cookie"] == "••••"
     assert len(headers["X-Odd"]) <= 500
+    assert headers["X-Nul"] == "a\ufffdb"
     assert "sk_live_stolen_0000" not in json.dumps(headers)
 
 
