@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--kept", type=int, default=1000)
     args = parser.parse_args()
-    line = loadkit.bench_setup()
+    line = loadkit.bench_setup(database="kinovi_bench9_jobs", fresh=True)
     from django.utils import timezone
     from django_q import monitor
     from django_q.brokers import get_broker

@@ -89,7 +89,9 @@ def site_env(*, port: int, media_root: Path, **overrides) -> dict[str, str]:
             "KINOVI_TICKER_SECONDS": "5",
             "MEDIA_ROOT": str(media_root),
             "LOG_LEVEL": "WARNING",
-            "Q_CLUSTER_NAME": f"load-{uuid.uuid4().hex[:8]}",
+            # This process's queue name: what it enqueues (the ticker's start, submissions)
+            # must reach the cluster; with the ORM broker the queue lives in this database.
+            "Q_CLUSTER_NAME": settings.Q_CLUSTER["name"],
         }
     )
     env.update({k: str(v) for k, v in overrides.items()})
@@ -142,10 +144,10 @@ def gunicorn(*, port: int, env: dict[str, str], log: Path, workers: int = 2, thr
 
 
 @contextlib.contextmanager
-def qcluster(*, env: dict[str, str], log: Path, timeout: float = 30):
+def qcluster(*, env: dict[str, str], log: Path, timeout: float = 30, command=None):
     # INFO: django-q2 says "running." at that level, which is how readiness is seen.
     env = {**env, "LOG_LEVEL": "INFO"}
-    with process([PYTHON, "manage.py", "qcluster"], env=env, log=log) as proc:
+    with process(command or [PYTHON, "manage.py", "qcluster"], env=env, log=log) as proc:
         deadline = time.monotonic() + timeout
         while b"running." not in log.read_bytes():
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -438,15 +440,15 @@ def machine() -> str:
 BENCH_DATABASE = "kinovi_bench9"
 
 
-def bench_setup(*, fresh: bool = False) -> str:
-    """Point Django at the benchmarks' database (created and migrated here), and set it up.
+def bench_setup(*, database: str = BENCH_DATABASE, fresh: bool = False) -> str:
+    """Point Django at a benchmark database (created and migrated here), and set it up.
 
-    Must run before anything imports a model. `fresh` drops the database first. Returns the
-    machine line for the benchmark's header.
+    Must run before anything imports a model. `fresh` drops the database first (benchmarks
+    whose clusters must not meet another benchmark's leftovers). Returns the machine line for
+    the benchmark's header.
     """
-    url = os.environ.get(
-        "BENCH9_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
-    )
+    url = os.environ.get("BENCH9_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x")
+    url = url.rsplit("/", 1)[0] + "/" + database
     name = url.rsplit("/", 1)[1]
     if not name.startswith("kinovi_bench"):
         raise SystemExit(f"Refusing to work in {name!r}: a bench database is named kinovi_bench*.")
@@ -462,12 +464,17 @@ def bench_setup(*, fresh: bool = False) -> str:
     os.environ.update(
         {
             "DATABASE_URL": url,
+            # The processes started by site_env() sign django-q2 packages with this key: the
+            # jobs this process enqueues (the ticker's start, submissions) must verify there.
+            "SECRET_KEY": SECRET_KEY,
             "DJANGO_SETTINGS_MODULE": "kinovi_site.settings",
             "LOG_LEVEL": "WARNING",
             "MEDIA_ROOT": str(Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}-media"),
         }
     )
     sys.path.insert(0, str(ROOT))
+    # A stopped benchmark still stops the servers and clusters it started (context managers).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import django
 
     django.setup()

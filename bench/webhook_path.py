@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--web", default="2x1", help="gunicorn workers x threads (2x1: Procfile)")
     args = parser.parse_args()
     web = tuple(int(n) for n in args.web.split("x"))
-    line = loadkit.bench_setup()
+    line = loadkit.bench_setup(database="kinovi_bench9_webhooks", fresh=True)
     command = " ".join(["bench/webhook_path.py", *sys.argv[1:]])
     print(loadkit.header("Webhook path", command, line))
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))

@@ -1,0 +1,63 @@
+"""Bench only: `manage.py qcluster` with the poll path timed (due, claimed, started) to a file.
+
+Run as `python -m bench.probe <file>` with the cluster's environment. The ticker's
+claim_due_polls and the poll job are wrapped before django-q2 forks its workers; behaviour is
+unchanged, each claim and each poll's start is appended as a line:
+    claim <generation id> <due epoch seconds> <claimed epoch seconds>
+    start <generation id> <started epoch seconds>
+"""
+
+import os
+import sys
+import time
+
+
+def _append(path: str, text: str) -> None:
+    if text:
+        # One write per line batch on an O_APPEND file: lines of several processes never mix.
+        with open(path, "a") as out:
+            out.write(text)
+
+
+def install(path: str) -> None:
+    from django.utils import timezone
+
+    from generations import lifecycle, tasks
+    from generations.models import Generation
+
+    claim, poll = tasks.claim_due_polls, tasks.poll_generation
+
+    def claim_due_polls(limit: int = 200) -> list[int]:
+        due = dict(
+            Generation.objects.filter(
+                status__in=lifecycle.POLLABLE_STATUSES,
+                next_poll_at__lte=timezone.now(),
+                task_id__isnull=False,
+            )
+            .order_by("next_poll_at")
+            .values_list("pk", "next_poll_at")[: limit * 2]
+        )
+        ids = claim(limit)
+        now = time.time()
+        _append(
+            path, "".join(f"claim {pk} {due[pk].timestamp()} {now}\n" for pk in ids if pk in due)
+        )
+        return ids
+
+    def poll_generation(generation_id: int, *args, **kwargs) -> str:
+        _append(path, f"start {generation_id} {time.time()}\n")
+        return poll(generation_id, *args, **kwargs)
+
+    tasks.claim_due_polls = claim_due_polls
+    tasks.poll_generation = poll_generation
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kinovi_site.settings")
+    import django
+
+    django.setup()
+    install(sys.argv[1])
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["manage.py", "qcluster"])

@@ -1,0 +1,274 @@
+"""Tracking at scale: lag between a poll's due time and its execution, one cluster of 2 workers.
+
+Usage:  .venv/bin/python bench/tracking.py [--counts 100,1000,5000] [--runs 2] [--window 60]
+                                           [--scale 0.25] [--q-workers 2]
+
+N generations are put in flight at once (bulk-inserted as the lifecycle leaves them after
+createTask: waiting, a sandbox task each, no callback URL, submissions spread over the first
+ten seconds of sandbox time), each lasting 60 s at the sandbox (a 5 s standard video, which we
+expect to take 90 s). Sandbox time and our cadence are scaled by `--scale`. One gunicorn (2x8)
+serves the sandbox; one django-q2 cluster (ORM broker, `--q-workers` workers, one of them held
+by the ticker loop) tracks them, started through bench/probe.py, which appends each poll's due
+time, claim time and start time to a file. For `--window` seconds after the first poll falls
+due, measured: polls started per second and the lag from due to start (p50, p99); polls due
+but not started when the window closes are reported with their age (the lag they at least
+have). The smallest count is the baseline for the ratios. Medians over `--runs`.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import loadkit  # noqa: E402
+
+LIFE = 60.0  # sandbox seconds, unscaled
+SPREAD = 10.0
+
+
+def in_flight(count: int, *, scale: float, site_url: str) -> tuple[list[int], float]:
+    """`count` generations waiting at the sandbox; returns their ids and the first due time."""
+    import secrets
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from accounts.models import ApiKey, Membership, Role, Workspace
+    from accounts.services import create_user
+    from generations import polling, pricing
+    from generations.models import CreditEntry, Generation, Status
+    from sandbox import services as sandbox
+    from sandbox.models import SandboxAccount, SandboxTask, hash_key
+
+    tag = secrets.token_hex(4)
+    workspace = Workspace.objects.create(name=f"Tracking {tag}")
+    user = create_user(email=f"tracking-{tag}@example.com", password=None)
+    Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
+    secret = sandbox.create_account(label=tag, credits=10**9, concurrency_limit=30000)
+    account = SandboxAccount.objects.get(key_hash=hash_key(secret))
+    key = ApiKey(workspace=workspace, label="Tracking", is_default=True)
+    key.secret = secret
+    key.status = ApiKey.Status.VERIFIED
+    key.save()
+    estimate = pricing.estimate(model="seedance-20", duration=5, upscale_4k=False)
+    start = timezone.now() + timedelta(seconds=2)
+    width, height = sandbox.SIZES["16:9"]
+    rows = []
+    for n in range(count):
+        submitted = start + timedelta(seconds=SPREAD * scale * n / count)
+        rows.append((f"task_{secrets.token_hex(16)}", submitted))
+    with transaction.atomic():
+        SandboxTask.objects.bulk_create(
+            SandboxTask(
+                task_id=task_id,
+                order_id=f"order_{secrets.token_hex(8)}",
+                account=account,
+                model="seedance-20",
+                prompt="Tracking at scale",
+                duration=5,
+                aspect_ratio="16:9",
+                mode="keyframe",
+                inputs={},
+                public_base=site_url,
+                created_at=submitted,
+                starts_at=submitted + timedelta(seconds=10 * scale),
+                ends_at=submitted + timedelta(seconds=LIFE * scale),
+                outcome=SandboxTask.Outcome.SUCCESS,
+                credits_charged=estimate.credits,
+                width=width,
+                height=height,
+            )
+            for task_id, submitted in rows
+        )
+        generations = []
+        for task_id, submitted in rows:
+            g = Generation(
+                workspace=workspace,
+                creator=user,
+                api_key=key,
+                prompt="Tracking at scale",
+                status=Status.WAITING,
+                task_id=task_id,
+                estimated_credits=estimate.credits,
+                dollars_per_credit=estimate.dollars_per_credit,
+                created_at=submitted,
+                submitted_at=submitted,
+                submit_attempts=1,
+            )
+            g.next_poll_at = polling.next_poll_at(g, submitted)
+            generations.append(g)
+        generations = Generation.objects.bulk_create(generations)
+        CreditEntry.objects.bulk_create(
+            CreditEntry(
+                generation=g,
+                workspace=workspace,
+                user=user,
+                api_key=key,
+                model=g.model,
+                kind=CreditEntry.Kind.RESERVE,
+                credits=-g.estimated_credits,
+                dollars_per_credit=g.dollars_per_credit,
+                created_at=g.submitted_at,
+            )
+            for g in generations
+        )
+    return [g.pk for g in generations], min(g.next_poll_at for g in generations).timestamp()
+
+
+def link_media(task_ids_of, media: list[Path]) -> None:
+    import os
+
+    from sandbox.media import media_dir
+    from sandbox.models import SandboxTask
+
+    for task in SandboxTask.objects.filter(task_id__in=task_ids_of).only("task_id"):
+        folder = media_dir(task)
+        folder.mkdir(parents=True, exist_ok=True)
+        for source in media:
+            os.link(source, folder / source.name)
+
+
+def one(count: int, *, scale: float, window: float, q_workers: int, workdir: Path, media) -> dict:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from generations import lifecycle, tasks
+    from generations.models import Generation
+
+    settings.KINOVI_POLL_TIME_SCALE = scale
+    port = loadkit.free_port()
+    site = f"http://127.0.0.1:{port}"
+    ids, first_due = in_flight(count, scale=scale, site_url=site)
+    link_media(Generation.objects.filter(pk__in=ids).values_list("task_id", flat=True), media)
+    probe = workdir / f"probe-{count}-{port}.txt"
+    env = loadkit.site_env(
+        port=port,
+        media_root=settings.MEDIA_ROOT,
+        KINOVI_CALLBACKS="off",
+        KINOVI_POLL_TIME_SCALE=scale,
+        KINOVI_TICKER_SECONDS=max(window + 30, 60),
+        Q_WORKERS=q_workers,
+    )
+    with (
+        loadkit.gunicorn(port=port, env=env, log=workdir / f"web-{port}.log", workers=2, threads=8),
+        loadkit.qcluster(
+            env=env,
+            log=workdir / f"cluster-{port}.log",
+            command=[loadkit.PYTHON, "-m", "bench.probe", str(probe)],
+        ),
+    ):
+        tasks.start_ticker()
+        end = first_due + window
+        while time.time() < end:
+            time.sleep(0.5)
+        closed = time.time()
+        # Due and not yet started: either still unclaimed, or claimed and waiting in the queue.
+        unclaimed = list(
+            Generation.objects.filter(
+                pk__in=ids,
+                status__in=lifecycle.POLLABLE_STATUSES,
+                next_poll_at__lte=timezone.now(),
+            ).values_list("next_poll_at", flat=True)
+        )
+        done = Generation.objects.filter(pk__in=ids, status="success").count()
+    claims: dict[int, list[tuple[float, float]]] = {}
+    starts: list[tuple[int, float]] = []
+    for line in probe.read_text().splitlines():
+        kind, pk, *stamps = line.split()
+        if kind == "claim":
+            claims.setdefault(int(pk), []).append((float(stamps[0]), float(stamps[1])))
+        else:
+            starts.append((int(pk), float(stamps[0])))
+    lags, used = [], {pk: 0 for pk in claims}
+    started_in_window = 0
+    for pk, started in sorted(starts, key=lambda s: s[1]):
+        if started > closed or pk not in claims or used[pk] >= len(claims[pk]):
+            continue
+        due, _ = claims[pk][used[pk]]
+        used[pk] += 1
+        lags.append(started - due)
+        started_in_window += 1
+    waiting_claimed = [
+        closed - claims[pk][n][0] for pk in claims for n in range(used[pk], len(claims[pk]))
+    ]
+    pending = waiting_claimed + [closed - due.timestamp() for due in unclaimed]
+    return {
+        "count": count,
+        "polls": started_in_window,
+        "rate": started_in_window / window,
+        "p50": loadkit.median(lags) / scale,
+        "p99": loadkit.percentile(lags, 0.99) / scale,
+        "pending": len(pending),
+        "pending_age": max(pending, default=0.0) / scale,
+        "done": done,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default="100,1000,5000")
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--window", type=float, default=60.0, help="real seconds measured")
+    parser.add_argument("--scale", type=float, default=0.25)
+    parser.add_argument("--q-workers", type=int, default=2)
+    args = parser.parse_args()
+    line = loadkit.bench_setup(database="kinovi_bench9_tracking", fresh=True)
+    command = " ".join(["bench/tracking.py", *sys.argv[1:]])
+    print(loadkit.header("Tracking at scale", command, line))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
+    from sandbox.media import ensure_rendered
+    from sandbox.models import SandboxTask
+
+    template = SandboxTask(task_id="bench-media", prompt="bench", duration=5)
+    template.width, template.height = 640, 360
+    media = list(ensure_rendered(template))
+
+    results: dict[int, list[dict]] = {}
+    for n in range(args.runs):
+        for count in [int(c) for c in args.counts.split(",")]:
+            r = one(
+                count,
+                scale=args.scale,
+                window=args.window,
+                q_workers=args.q_workers,
+                workdir=workdir,
+                media=media,
+            )
+            results.setdefault(count, []).append(r)
+            print(
+                f"run {n + 1}, {count} in flight: {r['polls']} polls started in "
+                f"{args.window:.0f} s ({r['rate']:.1f}/s), lag p50 {r['p50']:.1f} s p99 "
+                f"{r['p99']:.1f} s (sandbox time), {r['pending']} due but not started "
+                f"(oldest {r['pending_age']:.0f} s), {r['done']} finished"
+            )
+
+    def med(count, key):
+        return statistics.median(r[key] for r in results[count])
+
+    counts = sorted(results)
+    base = counts[0]
+    print(
+        f"\nMedians of {args.runs} runs; one cluster of {args.q_workers} workers (one runs the "
+        f"ticker loop), ORM broker; time scale {args.scale} (lags in sandbox seconds, i.e. "
+        f"real seconds / {args.scale}); {args.window:.0f} s measured.\n"
+    )
+    print(
+        "| in flight | polls started per s | lag p50 (s) | lag p99 (s) | p99 ratio to "
+        f"{base} | due, not started at the end (oldest) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for count in counts:
+        print(
+            f"| {count} | {med(count, 'rate'):.1f} | {med(count, 'p50'):.1f} | "
+            f"{med(count, 'p99'):.1f} | {med(count, 'p99') / max(med(base, 'p99'), 1e-9):.1f} | "
+            f"{med(count, 'pending'):.0f} ({med(count, 'pending_age'):.0f} s) |"
+        )
+
+
+if __name__ == "__main__":
+    main()
