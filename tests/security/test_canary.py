@@ -151,11 +151,18 @@ def every_row_text() -> list[tuple[str, str]]:
 
 
 def queue_payloads() -> list[str]:
-    """What django-q2's ORM broker holds, decoded (the signed, pickled task packages)."""
+    """What django-q2's broker holds (the ORM table or the Redis list), decoded from the
+    signed, pickled task packages."""
+    from django_q.brokers import get_broker
     from django_q.models import OrmQ
     from django_q.signing import SignedPackage
 
-    return [repr(SignedPackage.loads(q.payload)) for q in OrmQ.objects.all()]
+    broker = get_broker()
+    if hasattr(broker, "list_key"):  # Redis
+        raw = broker.connection.lrange(broker.list_key, 0, -1)
+    else:
+        raw = [q.payload for q in OrmQ.objects.all()]
+    return [repr(SignedPackage.loads(payload)) for payload in raw]
 
 
 def admin_pages(client) -> list[tuple[str, str]]:

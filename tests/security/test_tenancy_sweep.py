@@ -111,6 +111,7 @@ ROUTES: dict[str, Route] = {
     ),
     "sandbox_key": Route(post=MANAGERS),
     "home": Route(get=EVERYONE),
+    "gallery_news": Route(get=EVERYONE, data={"since": "1700000000000000-1"}, fragment=True),
     "workspace_budget": Route(get=MANAGERS, post=MANAGERS, data={"monthly_budget_credits": 5000}),
     "generation_new": Route(get=GENERATORS, post=GENERATORS, data=_video),
     "generation_preview": Route(get=GENERATORS, data=_video, fragment=True),
