@@ -222,3 +222,20 @@ def test_connect_errors_are_retried_later_and_nothing_is_charged(
     assert statuses(generation) == ["queued", "submitting", "queued"]
     assert generation.next_poll_at > generation.submitted_at
     assert ledger(generation) == {}
+
+
+def test_403_rejects_and_marks_the_key_invalid(sandbox_server, inline_jobs, team, bob_membership):
+    from sandbox.models import SandboxAccount
+
+    key = sandbox_server.api_key(team)
+    SandboxAccount.objects.update(api_enabled=False)
+
+    generation = submit(bob_membership, key)
+
+    generation.refresh_from_db()
+    assert statuses(generation) == ["queued", "submitting", "rejected"]
+    assert generation.error_code == "403"
+    assert "API access is not enabled" in generation.error_message
+    assert ledger(generation) == {}
+    key.refresh_from_db()
+    assert key.status == ApiKey.Status.INVALID
