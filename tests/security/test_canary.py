@@ -158,7 +158,7 @@ def queue_payloads() -> list[str]:
     from django_q.signing import SignedPackage
 
     broker = get_broker()
-    if hasattr(broker, "list_key"):  # Redis
+    if hasattr(broker.connection, "lrange"):  # Redis
         raw = broker.connection.lrange(broker.list_key, 0, -1)
     else:
         raw = [q.payload for q in OrmQ.objects.all()]
