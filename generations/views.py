@@ -482,6 +482,8 @@ def detail(request, public_id):
         field_errors = [
             e for e in generation.error_detail.get("errors", []) or [] if isinstance(e, dict)
         ]
+    # Cancel and hide belong to the video's creator and the workspace's owners and admins.
+    may_manage = generation.creator_id == request.user.pk or request.membership.can_manage_members
     context = {
         "g": generation,
         "events": events,
@@ -493,6 +495,10 @@ def detail(request, public_id):
         "membership": request.membership,
         "now": timezone.now(),
         "refresh": _detail_refresh(generation),
+        "may_manage": may_manage,
+        "may_hide": may_manage
+        and not generation.hidden
+        and generation.status not in {Status.SUBMITTING, Status.WAITING, Status.GENERATING},
     }
     return render(request, "generations/detail.html", context)
 

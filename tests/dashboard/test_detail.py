@@ -240,3 +240,31 @@ def test_card_fragment_is_cheap(
     client = login_as(cast["bob"], team)
     with django_assert_max_num_queries(5):  # session, user, membership, the generation, its role
         assert client.get(reverse("generation_card", args=[g.public_id])).status_code == 200
+
+
+def test_cancel_and_hide_are_offered_to_the_creator_and_managers_only(
+    login_as, cast, team, make_generation
+):
+    queued = make_generation(status="queued", creator=cast["bob"])
+    cancel = reverse("generation_cancel", args=[queued.public_id])
+    hide = reverse("generation_hide", args=[queued.public_id])
+    url = reverse("generation_detail", args=[queued.public_id])
+    for who, offered in [("bob", True), ("alice", True), ("adam", True)]:
+        html = login_as(cast[who], team).get(url).content.decode()
+        assert (cancel in html, hide in html) == (offered, offered), who
+    running = make_generation(status="generating", creator=cast["alice"])
+    html = (
+        login_as(cast["alice"], team)
+        .get(reverse("generation_detail", args=[running.public_id]))
+        .content.decode()
+    )
+    assert reverse("generation_hide", args=[running.public_id]) not in html
+    # Bob, a member, may retry Alice's video but not cancel or hide it.
+    done = make_generation(status="success", creator=cast["alice"])
+    html = (
+        login_as(cast["bob"], team)
+        .get(reverse("generation_detail", args=[done.public_id]))
+        .content.decode()
+    )
+    assert reverse("generation_retry", args=[done.public_id]) in html
+    assert reverse("generation_hide", args=[done.public_id]) not in html
