@@ -1,6 +1,7 @@
 """Two `qcluster` processes against one database, on the ORM broker and on Redis, with many
-generations in flight at the sandbox: no generation is submitted twice, no task is ever
-polled by two jobs at once, and the schedules (the ticker's loop, the sweeper) run once."""
+generations in flight at the sandbox (and its faults): no generation is submitted twice, no
+task is ever polled by two jobs at once, and the schedules (the ticker's loop, the sweeper)
+run once."""
 
 import re
 import time
@@ -15,8 +16,8 @@ from django.utils import timezone
 from django_q.models import Schedule, Success
 
 from generations.models import CreditEntry, Generation, Heartbeat, Status
-from sandbox.models import SandboxAccount, SandboxTask
-from sandbox.services import settle_finished
+from sandbox.models import SandboxAccount, SandboxFault, SandboxTask
+from sandbox.services import inject_faults, settle_finished
 from tests.lifecycle.conftest import history, ledger, submit, wait_for
 
 pytestmark = [pytest.mark.cluster]
@@ -89,6 +90,9 @@ def start_two(start_q_cluster, **env):
 def run_many_generations(sandbox_server, start_q_cluster, team, bob_membership, kinovi_calls):
     key = sandbox_server.api_key(team, credits=CREDITS, concurrency_limit=SANDBOX_LIMIT)
     clusters, up_since = start_two(start_q_cluster)
+    # Faults on top of the real 429s: refusals that teach no limit, and failing polls.
+    inject_faults(status=429, count=3, endpoint="createTask", retry_after=1)
+    inject_faults(status=500, count=6, endpoint="recordInfo")
 
     prompts = [prompt_for(n) for n in range(GENERATIONS)]
     generations = [submit(bob_membership, key, prompt=p) for p in prompts]
@@ -125,7 +129,8 @@ def run_many_generations(sandbox_server, start_q_cluster, team, bob_membership, 
         back = [e for e in history(generation) if e[:2] == ("submitting", "queued")]
         assert len(submits) == len(back) + 1  # every extra attempt followed a refusal (429)
     refused = kinovi_calls.creates - GENERATIONS
-    assert refused > 0  # more submissions than slots: the sandbox really answered 429s
+    assert refused >= 3  # the injected 429s (and real ones when more than 8 were in flight)
+    assert not SandboxFault.objects.filter(remaining__gt=0).exists()  # every fault was met
     assert refused == sum(
         1 for g in Generation.objects.all() for e in history(g) if e[:2] == ("submitting", "queued")
     )
