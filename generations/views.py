@@ -39,6 +39,7 @@ from generations.models import (
     Status,
     StatusEvent,
 )
+from generations.reports import _csv_value as csv_cell
 
 PAGE_SIZE = 24
 
@@ -710,7 +711,8 @@ def usage_csv(request):
             yield writer.writerow(
                 [
                     row["day"].isoformat(),
-                    row["user__email"],
+                    # An address may start with = + -: a spreadsheet would run it as a formula.
+                    csv_cell(row["user__email"]),
                     row["model"],
                     -(row["total"] or 0),
                     f"{-(row['money'] or Decimal(0)):.2f}",
