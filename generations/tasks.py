@@ -189,6 +189,11 @@ def _claim_for_submit(generation: Generation) -> tuple[bool, str | None]:
             return False, None
         free = free_slots(key)
         if free is not None and generation.pk not in fair_order(key.pk)[:free]:
+            # Due again at once (not after a dispatcher's claim lease): the dispatcher sends it
+            # as soon as a slot frees and its turn comes.
+            Generation.objects.filter(
+                pk=generation.pk, status=Status.QUEUED, next_poll_at__gt=timezone.now()
+            ).update(next_poll_at=timezone.now())
             return False, None
         token = secrets.token_urlsafe(32)
         from generations.services import callback_url_for

@@ -93,3 +93,21 @@ def test_an_unknown_outcome_holds_a_slot_only_for_the_vendors_window(
     assert tasks.dispatch() == []
     with time_machine.travel(timezone.now() + timedelta(minutes=11), tick=False):
         assert tasks.dispatch() == [batch[2].pk]
+
+
+def test_a_claimed_generation_that_lost_its_slot_is_due_again_at_once(
+    team, cast, make_key, bob_membership
+):
+    key = make_key(team)
+    key.concurrency_limit = 1
+    key.save()
+    alice = Membership.objects.get(user=cast["alice"], workspace=team)
+    first, _ = batch_of(alice, key, 2)
+    assert tasks.dispatch() == [first.pk]  # claimed: not due again for the claim lease
+    bobs = submit(bob_membership, key)
+    as_sent([bobs.pk])  # meanwhile the only slot was taken
+
+    assert tasks.submit_generation(first.pk) == "waiting for a slot"
+
+    as_sent([bobs.pk], Status.SUCCESS)
+    assert tasks.dispatch() == [first.pk]  # at once, not after the lease
