@@ -28,11 +28,17 @@ def offline_kinovi(settings):
 
 
 @pytest.fixture
-def world(fast_passwords, offline_kinovi, cast, team, make_user):
+def canary():
+    """The secret of workspace A's key (the canary suite also tries one of another shape)."""
+    return CANARY
+
+
+@pytest.fixture
+def world(fast_passwords, offline_kinovi, cast, team, make_user, canary):
     """Workspace A (the cast's team) holding a key, a generation, an invitation and a member
     to act on; Charlie is the stranger with only his personal workspace."""
     key = ApiKey(workspace=team, label="Team key", is_default=True, created_by=cast["alice"])
-    key.secret = CANARY
+    key.secret = canary
     key.status = ApiKey.Status.VERIFIED
     key.save()
     generation = Generation.objects.create(
