@@ -44,6 +44,11 @@ class User(AbstractUser):
     last_name = None
     name = models.CharField("display name", max_length=150, blank=True)
     email = models.EmailField("e-mail address", unique=True)
+    email_on_finish = models.BooleanField(
+        "e-mail me when a video finishes",
+        default=True,
+        help_text="A message when one of your videos is ready, fails or is rejected.",
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
