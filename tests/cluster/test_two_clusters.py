@@ -101,7 +101,13 @@ def run_many_generations(sandbox_server, start_q_cluster, team, bob_membership, 
         left = Generation.objects.exclude(status__in=[Status.SUCCESS, Status.FAIL])
         return not left.exists()
 
-    wait_for(all_ended, timeout=90, interval=0.5, what="every generation to end")
+    try:
+        wait_for(all_ended, timeout=90, interval=0.5, what="every generation to end")
+    except AssertionError:
+        left = Generation.objects.exclude(status__in=[Status.SUCCESS, Status.FAIL])
+        raise AssertionError(
+            [(g.pk, g.status, g.next_poll_at, timezone.now(), history(g)) for g in left]
+        ) from None
 
     # -- every generation ended as the sandbox decided, with an exact ledger ------------------
     successes = 0
