@@ -61,6 +61,21 @@ class InvitedSignupForm(forms.Form):
         return cleaned
 
 
+class AccountSettingsForm(forms.Form):
+    name = forms.CharField(
+        label="Display name",
+        max_length=150,
+        required=False,
+        help_text="Shown to your teammates beside your videos. Leave empty to show your e-mail.",
+    )
+    # An unticked checkbox is simply absent from the POST: absent means off.
+    email_on_finish = forms.BooleanField(
+        label="E-mail me when a video finishes",
+        required=False,
+        help_text="One message when a video of yours is ready, fails or is rejected.",
+    )
+
+
 class WorkspaceNameForm(forms.Form):
     name = forms.CharField(label="Name", max_length=100)
 

@@ -56,6 +56,17 @@ def create_user(*, email: str, password: str | None, name: str = "") -> User:
     return user
 
 
+def update_account_settings(*, user: User, name: str, email_on_finish: bool) -> User:
+    """The user's own display name and their "video finished" e-mail switch."""
+    name = " ".join((name or "").split())
+    if len(name) > User._meta.get_field("name").max_length:
+        raise AccountError("That name is too long (150 characters at most).")
+    user.name = name
+    user.email_on_finish = bool(email_on_finish)
+    user.save(update_fields=["name", "email_on_finish"])
+    return user
+
+
 # Workspaces -----------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import access, services
 from accounts.forms import (
+    AccountSettingsForm,
     ApiKeyForm,
     EmailAuthenticationForm,
     InvitedSignupForm,
@@ -74,6 +75,31 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         response = super().form_valid(form)
         messages.success(self.request, "Your password has been changed.")
         return response
+
+
+@login_required
+def account_settings(request):
+    """The signed-in user's own settings: nothing here belongs to a workspace."""
+    user = request.user
+    if request.method != "POST":
+        form = AccountSettingsForm(
+            initial={"name": user.name, "email_on_finish": user.email_on_finish}
+        )
+        return render(request, "accounts/settings.html", {"form": form})
+    form = AccountSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.update_account_settings(
+                user=user,
+                name=form.cleaned_data["name"],
+                email_on_finish=form.cleaned_data["email_on_finish"],
+            )
+        except services.AccountError as error:
+            form.add_error("name", error.message)
+        else:
+            messages.success(request, "Your settings have been saved.")
+            return redirect("account_settings")
+    return render(request, "accounts/settings.html", {"form": form}, status=400)
 
 
 class PasswordResetView(auth_views.PasswordResetView):
