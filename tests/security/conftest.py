@@ -5,7 +5,7 @@ Nothing here is autouse: the header and deploy tests in this folder keep their o
 
 import pytest
 
-from accounts.models import ApiKey, AuditEntry, Invitation, Membership, Role, Workspace
+from accounts.models import ApiKey, AuditEntry, Invitation, Membership, Role, User, Workspace
 from generations.models import CreditEntry, Generation, StatusEvent, WebhookDelivery
 
 CANARY = "sk_live_CANARY_9f8e7d6c5b4a"
@@ -70,6 +70,11 @@ def world(fast_passwords, offline_kinovi, cast, team, make_user, canary):
 def snapshot() -> dict:
     """Every row an attacker could want to change, in a comparable form."""
     return {
+        "users": list(
+            User.objects.order_by("pk").values_list(
+                "pk", "email", "name", "password", "is_active", "email_on_finish"
+            )
+        ),
         "workspaces": list(
             Workspace.objects.order_by("pk").values_list("pk", "name", "monthly_budget_credits")
         ),

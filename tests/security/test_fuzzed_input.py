@@ -257,7 +257,7 @@ def test_key_form(owner, data):
 
 @FUZZ
 @given(
-    form=st.sampled_from(["rename", "role", "budget", "switch"]),
+    form=st.sampled_from(["rename", "role", "budget", "switch", "account"]),
     value=field("Renamed team", "viewer", "admin", "1000", "0"),
     other=field("50"),
 )
@@ -269,6 +269,7 @@ def test_team_budget_and_switch_forms(owner, world, form, value, other):
         "role": (f"/workspaces/{team.pk}/members/{bob.pk}/role/", {"role": value}),
         "budget": ("/workspace/budget/", {"monthly_budget_credits": value, f"cap_{bob.pk}": other}),
         "switch": ("/workspaces/switch/", {"workspace": value, "next": other}),
+        "account": ("/account/", {"name": value, "email_on_finish": other}),
     }[form]
     before = snapshot()
 

@@ -104,6 +104,9 @@ ROUTES: dict[str, Route] = {
     ),
     # Signed-in pages of the current workspace.
     "password_change": Route(get=EVERYONE, post=EVERYONE),
+    "account_settings": Route(
+        get=EVERYONE, post=EVERYONE, data={"name": "New name", "email_on_finish": "on"}
+    ),
     "workspaces": Route(get=EVERYONE, post=EVERYONE, data={"team-name": "Side project"}),
     "switch_workspace": Route(post=EVERYONE, data=lambda w: {"workspace": w["team"].pk}),
     "keys": Route(
