@@ -46,6 +46,8 @@ CLAIM_LEASE = timedelta(seconds=120)
 TICKER_LEASE = timedelta(seconds=10)
 # Per key and tick, at most this many submissions are started when the key's limit is unknown.
 UNKNOWN_LIMIT_BATCH = 10
+# The ticker stops claiming polls while the job queue holds this many jobs per worker.
+QUEUED_POLLS_PER_WORKER = 5
 # A connect error (nothing sent) is retried this many times before the generation is rejected.
 MAX_CONNECT_ATTEMPTS = 8
 SCHEDULES = {
@@ -508,9 +510,24 @@ def ticker(seconds: float | None = None) -> str:
     return "handed over"
 
 
+def queue_room() -> int:
+    """How many more polls the job queue should take now (bench/tracking.py).
+
+    Polls are claimed only about as fast as the workers take them: claimed ahead of that, they
+    would wait in the queue in front of every submission and webhook confirmation, and one
+    waiting longer than CLAIM_LEASE would be claimed, and asked about, a second time. Unclaimed,
+    they wait in the table, where the next claim takes the most overdue first.
+    """
+    from django_q.brokers import get_broker
+
+    queued = get_broker().queue_size() or 0
+    return max(0, settings.Q_CLUSTER["workers"] * QUEUED_POLLS_PER_WORKER - queued)
+
+
 def tick() -> dict:
     """One pass: due polls, due submissions, and the sandbox's webhooks when it is on."""
-    polls = claim_due_polls()
+    room = queue_room()
+    polls = claim_due_polls(limit=min(200, room)) if room else []
     for pk in polls:
         enqueue_poll(pk)
     submissions = dispatch()
