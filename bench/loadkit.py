@@ -348,9 +348,13 @@ class Result:
     error: str = ""
 
 
-def post_all(deliveries: list[Delivery], *, concurrency: int, timeout: float = 30) -> list[Result]:
+def post_all(
+    deliveries: list[Delivery], *, concurrency: int, timeout: float = 30, rate: float = 0
+) -> list[Result]:
     """POST every delivery once, `concurrency` at a time, in order; one keep-alive session per
-    thread (gunicorn's sync workers close each connection, gthread keeps it)."""
+    thread (gunicorn's sync workers close each connection, gthread keeps it). With `rate`,
+    delivery i is not sent before i / rate seconds (an open-loop, paced arrival)."""
+    began = time.monotonic()
     import requests
 
     results: list[Result | None] = [None] * len(deliveries)
@@ -365,6 +369,8 @@ def post_all(deliveries: list[Delivery], *, concurrency: int, timeout: float = 3
                 if index is None:
                     return
                 delivery = deliveries[index]
+                if rate:
+                    time.sleep(max(0.0, began + index / rate - time.monotonic()))
                 started, tick = time.time(), time.perf_counter()
                 try:
                     response = session.post(

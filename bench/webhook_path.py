@@ -75,6 +75,7 @@ def one_run(
     workdir: Path,
     web=(2, 1),
     q_workers=3,
+    rate: float = 0.0,
 ) -> dict:
     from django.conf import settings
 
@@ -102,7 +103,7 @@ def one_run(
             figures["codes"] = sorted({r.status for r in results})
             return figures
         with loadkit.qcluster(env=env, log=workdir / f"qcluster-{port}.log"):
-            results = loadkit.post_all(world.deliveries, concurrency=concurrency)
+            results = loadkit.post_all(world.deliveries, concurrency=concurrency, rate=rate)
             loadkit.wait_until(
                 lambda: (
                     not Generation.objects.filter(
@@ -142,6 +143,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--sweep", default="", help="comma-separated concurrencies, no cluster")
     parser.add_argument("--redis", action="store_true", help="django-q2 on Redis, not the ORM")
+    parser.add_argument(
+        "--rate", type=float, default=0, help="paced arrivals per second (0: all at once)"
+    )
     parser.add_argument("--q-workers", type=int, default=3, help="django-q2 cluster workers")
     parser.add_argument("--web", default="2x1", help="gunicorn workers x threads (2x1: Procfile)")
     args = parser.parse_args()
@@ -180,6 +184,7 @@ def main() -> None:
             workdir=workdir,
             web=web,
             q_workers=args.q_workers,
+            rate=args.rate,
         )
         runs.append(f)
         print(
@@ -197,7 +202,9 @@ def main() -> None:
     print(
         f"\nMedians of {args.runs} runs, {args.deliveries} deliveries each, client concurrency "
         f"{args.concurrency}, gunicorn {args.web} (workers x threads), "
-        f"cluster {args.q_workers} workers, broker {broker}:\n"
+        f"cluster {args.q_workers} workers, broker {broker}"
+        + (f", paced at {args.rate:g} per s" if args.rate else ", all at once")
+        + ":\n"
     )
     print("| figure | median | ratio to baseline |")
     print("|---|---|---|")
