@@ -1,6 +1,5 @@
 """URL configuration: accounts, generations, the admin, and the sandbox when it is enabled."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -12,7 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("generations.urls")),
+    # Always routed, answering 404 unless KINOVI_SANDBOX is on at request time: a URLconf that
+    # read the setting at import would keep whatever it saw first, whatever the setting says now.
+    path("sandbox/", include("sandbox.urls")),
 ]
-
-if settings.KINOVI_SANDBOX:
-    urlpatterns.append(path("sandbox/", include("sandbox.urls")))

@@ -34,6 +34,8 @@ _OURS = {
     "KINOVI_BASE_URL",
     "STATIC_ROOT",
     "Q_CLUSTER_NAME",
+    # The browser tests set it for Playwright in this process; a deployment never has it.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 }
 
 
