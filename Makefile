@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Tests run on PostgreSQL (127.0.0.1:5432, trust auth) unless TEST_DATABASE_URL says otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/kinovi
-PYTEST_ARGS ?=
+# Most tests wait on real servers and clusters rather than the CPU, so three workers pay off
+# even on two cores.
+PYTEST_ARGS ?= -n 3
 
 .PHONY: run test lint format install install-dev browser clean
 
