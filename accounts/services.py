@@ -444,6 +444,31 @@ def add_key(*, actor: Membership, label: str, secret: str) -> ApiKey:
     status, detail = verify_key(secret)
     if status == ApiKey.Status.INVALID:
         raise AccountError(detail)
+    return _store_key(actor=actor, label=label, secret=secret, status=status, detail=detail)
+
+
+def add_sandbox_key(*, actor: Membership) -> ApiKey:
+    """A fresh key on the built-in sandbox, stored as a verified key labelled "Sandbox"."""
+    _require(actor, "can_manage_keys", "Only owners and admins can add API keys.")
+    if not settings.KINOVI_SANDBOX:
+        raise AccountError("The sandbox is not enabled on this site.")
+    from sandbox import services as sandbox_services
+
+    secret = sandbox_services.create_account(label=f"{actor.workspace.name} ({actor.user.email})")
+    return _store_key(
+        actor=actor,
+        label="Sandbox",
+        secret=secret,
+        status=ApiKey.Status.VERIFIED,
+        detail="A key on the built-in sandbox: videos are test patterns, free.",
+        source="sandbox",
+    )
+
+
+def _store_key(
+    *, actor: Membership, label: str, secret: str, status: str, detail: str, **audit
+) -> ApiKey:
+    """Save an encrypted key (the workspace's default if it has none) and audit it, masked."""
     with transaction.atomic():
         _lock_workspace(actor.workspace_id)
         key = ApiKey(
@@ -466,41 +491,7 @@ def add_key(*, actor: Membership, label: str, secret: str) -> ApiKey:
             masked=key.masked,
             status=status,
             is_default=key.is_default,
-        )
-    return key
-
-
-def add_sandbox_key(*, actor: Membership) -> ApiKey:
-    """A fresh key on the built-in sandbox, stored as a verified key labelled "Sandbox"."""
-    _require(actor, "can_manage_keys", "Only owners and admins can add API keys.")
-    if not settings.KINOVI_SANDBOX:
-        raise AccountError("The sandbox is not enabled on this site.")
-    from sandbox import services as sandbox_services
-
-    secret = sandbox_services.create_account(label=f"{actor.workspace.name} ({actor.user.email})")
-    with transaction.atomic():
-        _lock_workspace(actor.workspace_id)
-        key = ApiKey(
-            workspace_id=actor.workspace_id,
-            label="Sandbox",
-            status=ApiKey.Status.VERIFIED,
-            status_detail="A key on the built-in sandbox: videos are test patterns, free.",
-            verified_at=timezone.now(),
-            is_default=not _has_default(actor.workspace_id),
-            created_by=actor.user,
-        )
-        key.secret = secret
-        key.save()
-        log_action(
-            actor=actor.user,
-            action="key.added",
-            workspace=actor.workspace,
-            target=str(key),
-            key_id=key.pk,
-            masked=key.masked,
-            status=key.status,
-            is_default=key.is_default,
-            source="sandbox",
+            **audit,
         )
     return key
 
