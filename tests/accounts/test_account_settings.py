@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 from accounts.models import User
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
 URL = "/account/"
 
@@ -93,18 +94,6 @@ def test_the_page_costs_few_queries(cast, login_as, django_assert_max_num_querie
 
 # In a real Chromium: the switch is a styled label around a hidden checkbox; clicking it must
 # still toggle the box, and the page must work under the strict CSP (no inline script/style).
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.mark.browser

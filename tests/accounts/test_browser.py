@@ -5,21 +5,10 @@ import shutil
 import pytest
 
 from accounts.models import ApiKey, Membership, Role
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD
 
 from .conftest import CANARY
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.browser
 

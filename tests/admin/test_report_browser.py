@@ -7,20 +7,10 @@ from pathlib import Path
 import pytest
 
 from accounts.models import Membership
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
 from .conftest import MARCH
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 RECORD_VIOLATIONS = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) => {

@@ -6,18 +6,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test
 # itself (setting up a team, reading results) are still plain synchronous calls.
@@ -25,7 +16,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(items):
-    if CHROMIUM.exists():
+    if Path(CHROMIUM).exists():
         return
     skip = pytest.mark.skip(reason="Debian's chromium is not installed (make browser)")
     for item in items:
@@ -39,7 +30,7 @@ def browser():
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
         yield chromium
         chromium.close()

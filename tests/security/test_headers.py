@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PASSWORD
 
 EXPECTED_CSP = {
@@ -114,17 +115,6 @@ def test_the_template_scan_would_catch_an_inline_script():
 
 # --- Chromium: the pages load and run without a single CSP violation. ---------------------
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Collected before any page script runs; Playwright injects this outside the page's CSP.
 RECORD_VIOLATIONS = """
 window.__csp = [];
