@@ -298,16 +298,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
 
 
-@admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
-    """Who changed a role, a key, a budget or a price, and when. Read-only."""
-
-    list_display = ["created_at", "actor", "workspace", "action", "target", "data"]
-    list_filter = ["action", "created_at"]
-    search_fields = ["action", "target", "actor__email", "workspace__name"]
-    date_hierarchy = "created_at"
-    list_select_related = ["actor", "workspace"]
-    show_full_result_count = False
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records that are evidence (ledger, events, deliveries, audit): nobody edits them."""
 
     def has_add_permission(self, request):
         return False
@@ -317,3 +309,15 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """Who changed a role, a key, a budget or a price, and when. Read-only."""
+
+    list_display = ["created_at", "actor", "workspace", "action", "target", "data"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["action", "target", "actor__email", "workspace__name"]
+    date_hierarchy = "created_at"
+    list_select_related = ["actor", "workspace"]
+    show_full_result_count = False

@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts.admin import ReadOnlyAdmin
 from accounts.models import log_action
 from generations import reports
 from generations.models import (
@@ -116,7 +117,7 @@ class OperatorActionsMixin:
 
 
 @admin.register(Generation)
-class GenerationAdmin(OperatorActionsMixin, admin.ModelAdmin):
+class GenerationAdmin(OperatorActionsMixin, ReadOnlyAdmin):
     list_display = [
         "short_id",
         "workspace",
@@ -205,15 +206,6 @@ class GenerationAdmin(OperatorActionsMixin, admin.ModelAdmin):
         ),
     ]
     readonly_fields = ["public_id", "api_key_masked", "charged"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="id", ordering="public_id")
     def short_id(self, obj):
@@ -315,7 +307,7 @@ class GenerationAdmin(OperatorActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(CreditEntry)
-class CreditEntryAdmin(admin.ModelAdmin):
+class CreditEntryAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "kind",
@@ -335,15 +327,6 @@ class CreditEntryAdmin(admin.ModelAdmin):
     show_full_result_count = False
     change_list_template = "admin/generations/creditentry/change_list.html"
     readonly_fields = ["dollars"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="dollars")
     def dollars(self, obj):
@@ -445,7 +428,7 @@ class CreditEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(OperatorActionsMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(OperatorActionsMixin, ReadOnlyAdmin):
     list_display = ["received_at", "generation", "outcome", "error", "remote_addr", "processed_at"]
     list_filter = ["outcome", "received_at"]
     search_fields = ["=generation__public_id", "generation__task_id", "body"]
@@ -465,15 +448,6 @@ class WebhookDeliveryAdmin(OperatorActionsMixin, admin.ModelAdmin):
     ]
     readonly_fields = ["headers_pretty", "body_raw"]
     actions = ["process_again"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="headers")
     def headers_pretty(self, obj):
@@ -603,35 +577,17 @@ class PriceAdmin(admin.ModelAdmin):
 
 
 @admin.register(BudgetWarning)
-class BudgetWarningAdmin(admin.ModelAdmin):
+class BudgetWarningAdmin(ReadOnlyAdmin):
     list_display = ["sent_at", "workspace", "month", "threshold", "used_credits", "budget_credits"]
     list_filter = ["threshold", "month"]
     list_select_related = ["workspace"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Heartbeat)
-class HeartbeatAdmin(admin.ModelAdmin):
+class HeartbeatAdmin(ReadOnlyAdmin):
     """The background loops' last beats, so an operator can see whether polling is alive."""
 
     list_display = ["name", "beat_at", "age", "count", "detail", "lease_until"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="seconds since")
     def age(self, obj):
