@@ -1,6 +1,8 @@
 """Helpers for tests that run the project as real processes (manage.py, gunicorn, qcluster)."""
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -116,13 +118,32 @@ def running(
         try:
             yield proc
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, 15)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, 9)
-                    proc.wait(timeout=5)
+            stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen, *, grace: float = 10) -> None:
+    """Stop a process started in its own session and everything it started.
+
+    Waiting for the leader alone is not enough: the Procfile's worker runs under `sh -c`, and
+    a qcluster left behind by a dead shell kept polling the test database for hours.
+    """
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the leader, so only live members keep the group alive
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
 
 
 def wait_for_http(url: str, *, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
