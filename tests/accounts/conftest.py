@@ -1,13 +1,13 @@
 """Fixtures for the accounts tests: a tiny local stand-in for Kinovi, keys, invitations."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from accounts.models import ApiKey, Invitation
+from tests.localserver import LocalKinovi
 
 CANARY = "sk_live_CANARY1234567890"
 
@@ -18,7 +18,7 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-class FakeKinovi:
+class FakeKinovi(LocalKinovi):
     """Answers recordInfo the way a test asks: 401, 404, 400, 500, or too slowly."""
 
     def __init__(self) -> None:
@@ -55,20 +55,7 @@ class FakeKinovi:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v1"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ e-mailed to the admins when a view raises.
 import json
 import logging
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -26,6 +25,7 @@ from django.utils.log import AdminEmailHandler
 from accounts.models import ApiKey
 from generations import services, tasks
 from generations.models import Generation, Status, WebhookDelivery
+from tests.localserver import LocalKinovi
 from tests.security.conftest import CANARY
 
 # A key need not look like `sk_…` (the log filter's pattern): a canary of another shape shows
@@ -48,7 +48,7 @@ def assert_no_canary(text: str, where: str) -> None:
         assert part not in text, f"the canary key leaked into {where}"
 
 
-class EchoingKinovi:
+class EchoingKinovi(LocalKinovi):
     """A careless Kinovi: its errors quote the Authorization header they were sent.
 
     createTask answers by a marker in the prompt; recordInfo by the task id.
@@ -119,20 +119,7 @@ class EchoingKinovi:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v1"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 @pytest.fixture
