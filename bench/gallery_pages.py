@@ -9,7 +9,8 @@ a neighbour workspace of a fifth that size. Kept between invocations (`--rebuild
 it). Timed in-process through Django's full stack (middleware, session, the view, the
 template), medians of `--runs` after one warm-up, with the queries counted:
   - baseline: SELECT count(*) FROM generations_generation (one scan of the same table);
-  - the first page; a filtered page (status done); member + model; a prompt search;
+  - the first page; a filtered page (status done); member + model; a prompt search for a
+    common word (a fifth of the rows) and one for rare words (3 rows of the workspace);
   - page 500 (reached with the keyset cursor of the 12 000th row, as "Older" 499 times would).
 """
 
@@ -154,6 +155,7 @@ def main() -> None:
         ("filtered: status done", "/?status=success"),
         ("filtered: member + model", f"/?member={member.pk}&model=seedance2-fast"),
         ("search: prompt contains lighthouse", "/?q=lighthouse"),
+        ("search: rare words, 3 matches", "/?q=ZOOM+4240"),
         ("page 500 (keyset cursor)", f"/?before={cursor}"),
     ]
 
