@@ -21,10 +21,9 @@ READ_TIMEOUT = 0.5
 @pytest.fixture
 def kinovi(settings):
     """A scripted Kinovi the project is pointed at; stopped (and its holds released) after."""
-    server = ScriptedKinovi()
-    settings.KINOVI_BASE_URL = server.url
-    settings.KINOVI_CONNECT_TIMEOUT = 1.0
-    settings.KINOVI_READ_TIMEOUT = READ_TIMEOUT
-    settings.KINOVI_CALLBACKS = False
-    yield server
-    server.close()
+    with ScriptedKinovi() as server:
+        settings.KINOVI_BASE_URL = server.url
+        settings.KINOVI_CONNECT_TIMEOUT = 1.0
+        settings.KINOVI_READ_TIMEOUT = READ_TIMEOUT
+        settings.KINOVI_CALLBACKS = False
+        yield server

@@ -17,8 +17,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.localserver import LocalKinovi
 
 CREATE = "createTask"
 RECORD = "recordInfo"
@@ -79,10 +81,11 @@ def task_body(task_id: str, status: str, *, credits: int = 200) -> dict:
     return body
 
 
-class ScriptedKinovi:
+class ScriptedKinovi(LocalKinovi):
     """Answers queued per endpoint; when a queue is empty, the default for that endpoint.
 
-    Defaults: createTask hands out `task_1`, `task_2`, …; recordInfo says `success`.
+    Defaults: createTask hands out `task_1`, `task_2`, …; recordInfo says `success`. Serves
+    inside `with`; leaving it releases held and delayed answers first, then stops the server.
     """
 
     def __init__(self, *, upstream: str | None = None) -> None:
@@ -97,12 +100,7 @@ class ScriptedKinovi:
         self.record_default = "success"
         self.stopping = threading.Event()
         self.request_seen = threading.Condition(self._lock)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        server.daemon_threads = True
-        self.server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self._thread.start()
+        self.serve(self._handler())
 
     # -- scripting --
 
@@ -129,10 +127,10 @@ class ScriptedKinovi:
                     raise AssertionError(f"{len(calls)} {endpoint} calls, expected {count}")
                 self.request_seen.wait(left)
 
-    def close(self) -> None:
+    def __exit__(self, *exc):
+        # A held or delayed answer would keep its handler thread waiting past the test.
         self.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
+        return super().__exit__(*exc)
 
     # -- serving --
 

@@ -41,11 +41,10 @@ PLAN = {
 @pytest.fixture
 def link(sandbox_server, settings):
     """The scripted server in front of the sandbox; the project (and its cluster) use it."""
-    server = ScriptedKinovi(upstream=sandbox_server.api_url)
-    settings.KINOVI_BASE_URL = server.url
-    settings.KINOVI_READ_TIMEOUT = 5.0
-    yield server
-    server.close()
+    with ScriptedKinovi(upstream=sandbox_server.api_url) as server:
+        settings.KINOVI_BASE_URL = server.url
+        settings.KINOVI_READ_TIMEOUT = 5.0
+        yield server
 
 
 def test_faults_everywhere_and_every_generation_still_ends_right(
