@@ -197,6 +197,7 @@ class GenerationAdmin(OperatorActionsMixin, ReadOnlyAdmin):
                     "started_at",
                     "completed_at",
                     "confirmed_at",
+                    "finished_email_sent_at",
                     "next_poll_at",
                     "poll_count",
                     "submit_attempts",

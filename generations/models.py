@@ -134,6 +134,9 @@ class Generation(models.Model):
     callback_token_hash = models.CharField(max_length=64, blank=True)
     # Set once a terminal state has been confirmed with recordInfo; the callback URL then dies.
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Claimed by the "video finished" e-mail job just before it sends (notifications.py):
+    # django-q2 may run the job twice, and only the run that sets it sends.
+    finished_email_sent_at = models.DateTimeField("finished e-mail sent at", null=True, blank=True)
     hidden = models.BooleanField(default=False)
 
     class Meta:

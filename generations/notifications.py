@@ -6,6 +6,11 @@ off with `User.email_on_finish` (the account settings page). `lifecycle.apply_st
 NOTIFY_STATUSES, after the transaction commits, passing the primary key only. The job reads the
 switch when it runs, and a mail server that refuses is logged, never raised: the video's fate
 does not depend on its e-mail.
+
+django-q2 delivers a job at least once (a worker that dies after sending, a second cluster
+picking up a timed-out package), so the job claims `Generation.finished_email_sent_at` with one
+compare-and-set UPDATE before sending, and only the run that set it sends: at most one e-mail
+per generation.
 """
 
 import logging
@@ -14,6 +19,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from generations.explain import explain_problem
 from generations.models import Generation, Status
@@ -46,6 +52,16 @@ def send_finished_email(*, generation_id: int) -> bool:
     }
     subject = render_to_string("generations/email/finished_subject.txt", context)
     body = render_to_string("generations/email/finished.txt", context)
+    # Claimed right before sending, after everything that could fail for a reason of ours. A
+    # worker killed between the claim and the send leaves the marker set and the e-mail unsent:
+    # at most once, by design, as a second e-mail is what the user would notice.
+    claimed_at = timezone.now()
+    claimed = Generation.objects.filter(
+        pk=generation.pk, finished_email_sent_at__isnull=True
+    ).update(finished_email_sent_at=claimed_at)
+    if not claimed:
+        logger.info("finished e-mail for generation %s already sent", generation.public_id)
+        return False
     try:
         send_mail(
             " ".join(subject.split()),
@@ -55,7 +71,14 @@ def send_finished_email(*, generation_id: int) -> bool:
             fail_silently=False,
         )
     except Exception:
-        # A job that raises is only django-q2 bookkeeping; say which e-mail was lost, and why.
+        # The mail server refused or was unreachable: release our own claim (not a newer one)
+        # so an operator's re-run of the job can send. The risk is a duplicate when the server
+        # took the message and then failed to say so, rarer than an e-mail lost for good. A job
+        # that raises is only django-q2 bookkeeping: log which e-mail was lost and why, never
+        # the address.
+        Generation.objects.filter(pk=generation.pk, finished_email_sent_at=claimed_at).update(
+            finished_email_sent_at=None
+        )
         logger.warning(
             "finished e-mail for generation %s not sent", generation.public_id, exc_info=True
         )

@@ -225,6 +225,8 @@ def test_generations_are_read_only(world, superuser, login_as):
     # Inlines: status events, ledger rows, webhook deliveries; no token hash anywhere.
     assert "stalled" in html and "sweeper" in html and "203.0.113.9" in html
     assert "callback_token_hash" not in html and 'name="status"' not in html
+    # The e-mail job's claim is shown, never edited by hand.
+    assert "Finished e-mail sent at" in html and 'name="finished_email_sent_at"' not in html
     response = client.post(
         url, {"status": "success", "credits_used": "1", "estimated_credits": "1"}
     )
