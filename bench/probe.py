@@ -1,8 +1,8 @@
 """Bench only: `manage.py qcluster` with the poll path timed (due, claimed, started) to a file.
 
 Run as `python -m bench.probe <file>` with the cluster's environment. The ticker's
-claim_due_polls and the poll job are wrapped before django-q2 forks its workers; behaviour is
-unchanged, each claim and each poll's start is appended as a line:
+claim_due_polls and each poll's recordInfo call are wrapped before django-q2 forks its workers;
+behaviour is unchanged, each claim and each poll's start is appended as a line:
     claim <generation id> <due epoch seconds> <claimed epoch seconds>
     start <generation id> <started epoch seconds>
 """
@@ -25,7 +25,7 @@ def install(path: str) -> None:
     from generations import lifecycle, tasks
     from generations.models import Generation
 
-    claim, poll = tasks.claim_due_polls, tasks.poll_generation
+    claim, ask = tasks.claim_due_polls, tasks._ask
 
     def claim_due_polls(limit: int = 200) -> list[int]:
         due = dict(
@@ -44,12 +44,12 @@ def install(path: str) -> None:
         )
         return ids
 
-    def poll_generation(generation_id: int, *args, **kwargs) -> str:
-        _append(path, f"start {generation_id} {time.time()}\n")
-        return poll(generation_id, *args, **kwargs)
+    def _ask(generation, *args, **kwargs):
+        _append(path, f"start {generation.pk} {time.time()}\n")
+        return ask(generation, *args, **kwargs)
 
     tasks.claim_due_polls = claim_due_polls
-    tasks.poll_generation = poll_generation
+    tasks._ask = _ask
 
 
 if __name__ == "__main__":

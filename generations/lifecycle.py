@@ -165,10 +165,36 @@ def apply_status(
 
 
 def apply_info(
-    *, generation_id: int, info: TaskInfo, source: str, detail: str = "", task_id=None
+    *,
+    generation_id: int,
+    info: TaskInfo,
+    source: str,
+    detail: str = "",
+    task_id=None,
+    seen: Generation | None = None,
 ) -> Outcome:
-    """recordInfo's answer for the generation's task, mapped to our status and applied."""
+    """recordInfo's answer for the generation's task, mapped to our status and applied.
+
+    `seen` is the row as the caller read it before asking. Most polls hear that nothing has
+    changed since: then only the poll time moves, by one UPDATE guarded on that status, with
+    no lock, event or ledger work (bench/tracking.py). If the status moved meanwhile, the
+    answer is applied in full like any other.
+    """
     status = VENDOR_STATUSES[info.status]
+    if (
+        seen is not None
+        and seen.pk == generation_id
+        and status == seen.status
+        and status in POLLABLE_STATUSES
+        and task_id in (None, seen.task_id)
+        and info.task_id == seen.task_id
+    ):
+        now = timezone.now()
+        seen.next_poll_at = polling.next_poll_at(seen, now)
+        if Generation.objects.filter(pk=generation_id, status=status).update(
+            next_poll_at=seen.next_poll_at
+        ):
+            return Outcome(seen, False, status, "no change")
     error_code = error_message = ""
     if info.error is not None and status == S.FAIL:
         error_code, error_message = info.error.code, info.error.message

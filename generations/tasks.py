@@ -14,10 +14,13 @@ only a watchdog that starts a loop when none holds the lease.
 
 import functools
 import logging
+import math
+import os
 import secrets
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import timedelta
 
 from django.conf import settings
@@ -47,9 +50,20 @@ TICKER_LEASE = timedelta(seconds=10)
 # Per key and tick, at most this many submissions are started when the key's limit is unknown.
 UNKNOWN_LIMIT_BATCH = 10
 # The ticker stops claiming polls while the job queue holds this many jobs per worker.
-QUEUED_POLLS_PER_WORKER = 5
+QUEUED_POLL_JOBS_PER_WORKER = 5
+# At most this many polls are claimed per tick (every half second).
+MAX_CLAIMED_POLLS = 500
 # A connect error (nothing sent) is retried this many times before the generation is rejected.
 MAX_CONNECT_ATTEMPTS = 8
+# One poll job asks about up to POLL_BATCH generations, POLL_THREADS recordInfo calls at a
+# time over kept-alive connections: django-q2's enqueue, fetch, acknowledgement and result row
+# are paid once per batch, not once per call, and the worker applies one answer while the
+# next calls are on the wire (bench/tracking.py).
+POLL_BATCH = 25
+POLL_THREADS = 4
+# A batch starts no call after this long (django-q2 kills a job at its timeout, 90 s): the
+# generations it did not ask about are handed back to the next claim at once.
+POLL_BATCH_BUDGET = 30.0
 SCHEDULES = {
     "kinovi ticker": ("generations.tasks.ticker", 1),
     "kinovi sweeper": ("generations.tasks.sweep", 1),
@@ -95,6 +109,16 @@ def enqueue_submit(generation_id: int) -> None:
 
 def enqueue_poll(generation_id: int, *, source: str = Source.POLL) -> None:
     _enqueue("generations.tasks.poll_generation", generation_id, source)
+
+
+def enqueue_polls(generation_ids: list[int]) -> None:
+    """Claimed polls as batch jobs, spread over the workers when there are few of them."""
+    if not generation_ids:
+        return
+    workers = settings.Q_CLUSTER["workers"]
+    size = max(1, min(POLL_BATCH, math.ceil(len(generation_ids) / workers)))
+    for start in range(0, len(generation_ids), size):
+        _enqueue("generations.tasks.poll_batch", generation_ids[start : start + size])
 
 
 def enqueue_confirm(delivery_id: int) -> None:
@@ -413,18 +437,106 @@ def ask_kinovi(generation: Generation, task_id: str) -> kinovi.TaskInfo:
         return client.record_info(task_id)
 
 
-@_logged("generation.poll", "generation_id")
 def poll_generation(generation_id: int, source: str = Source.POLL) -> str:
-    """recordInfo for an in-flight generation; its answer goes through the state machine."""
-    generation = Generation.objects.select_related("api_key").filter(pk=generation_id).first()
-    if (
-        generation is None
-        or not generation.task_id
-        or generation.status not in lifecycle.POLLABLE_STATUSES
-    ):
-        return "nothing to poll"
+    """recordInfo for one in-flight generation (a re-check asked for by a person)."""
+    return poll_many([generation_id], source)[generation_id]
+
+
+def poll_batch(generation_ids: list[int], source: str = Source.POLL) -> dict[int, str]:
+    """The ticker's poll job: recordInfo for each of a batch of claimed generations."""
+    return poll_many(generation_ids, source)
+
+
+class _NotAsked(Exception):
+    """The batch ran out of time before this generation's turn."""
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _poll_pool() -> ThreadPoolExecutor:
+    """This process's poll threads, made after django-q2 forked the worker; they live as long
+    as it does, and with them their kept-alive connections to Kinovi (kinovi.shared_session)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="kinovi-poll"))
+    return _pool[1]
+
+
+def _ask(generation: Generation, secret: str, deadline: float) -> kinovi.TaskInfo:
+    """One recordInfo, on a poll thread: no database here, only the HTTP call."""
+    if time.monotonic() > deadline:
+        raise _NotAsked
+    with _client(secret) as client:
+        return client.record_info(generation.task_id)
+
+
+def poll_many(generation_ids: list[int], source: str = Source.POLL) -> dict[int, str]:
+    """recordInfo for each in-flight generation of `generation_ids`; each answer goes through
+    the state machine as soon as it arrives, while the other calls are still out."""
+    outcomes = {pk: "nothing to poll" for pk in generation_ids}
+    generations = list(
+        Generation.objects.select_related("api_key").filter(
+            pk__in=generation_ids,
+            status__in=lifecycle.POLLABLE_STATUSES,
+            task_id__isnull=False,
+        )
+    )
+    asking: list[tuple[Generation, str]] = []
+    for generation in generations:
+        try:
+            asking.append((generation, generation.api_key.secret))
+        except Exception:  # a ciphertext no key decrypts: the others are still asked
+            logger.exception("generation %s: the API key does not decrypt", generation.public_id)
+            _reschedule(generation)
+            outcomes[generation.pk] = "key unreadable"
+    if not asking:
+        return outcomes
+    Generation.objects.filter(pk__in=[g.pk for g, _ in asking]).update(
+        poll_count=F("poll_count") + 1
+    )
+    deadline = time.monotonic() + POLL_BATCH_BUDGET
+    started = time.monotonic()
+    if len(asking) == 1:
+        generation, secret = asking[0]
+        answers = [(generation, functools.partial(_ask, generation, secret, deadline))]
+    else:
+        pool = _poll_pool()
+        futures = {
+            pool.submit(_ask, generation, secret, deadline): generation
+            for generation, secret in asking
+        }
+        answers = ((futures[f], f.result) for f in as_completed(futures))
+    for generation, answer in answers:
+        try:
+            outcome = _record_poll(generation, answer, source)
+        except Exception:
+            # A bug, or a database that stays down: this one stays claimed and is asked about
+            # again when its claim runs out; the answers still coming in are applied.
+            logger.exception("generation %s: recording the poll failed", generation.public_id)
+            outcome = "recording failed"
+        outcomes[generation.pk] = outcome
+        log_job(
+            "generation.poll",
+            generation_id=generation.pk,
+            outcome=outcome,
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+    return outcomes
+
+
+def _reschedule(generation: Generation, at=lifecycle.UNSET) -> None:
+    when = polling.next_poll_at(generation) if at is lifecycle.UNSET else at
+    lifecycle.reschedule(generation_id=generation.pk, at=when)
+
+
+def _record_poll(generation: Generation, answer, source: str) -> str:
+    """What one recordInfo call (`answer()` returns it or raises) means for its generation."""
     try:
-        info = ask_kinovi(generation, generation.task_id)
+        info = answer()
+    except _NotAsked:
+        _reschedule(generation, at=timezone.now())
+        return "not asked: the batch ran out of time"
     except kinovi.KinoviError as exc:
         # recordInfo already retried inside the client; carry on at the usual cadence.
         logger.warning("generation %s: recordInfo failed: %s", generation.public_id, exc)
@@ -437,17 +549,23 @@ def poll_generation(generation_id: int, source: str = Source.POLL) -> str:
             # Kinovi said when to come back (longer than a worker waits inside the call):
             # asking sooner only earns another 429.
             at = max(at, timezone.now() + timedelta(seconds=exc.retry_after))
-        lifecycle.reschedule(generation_id=generation.pk, at=at)
+        _reschedule(generation, at=at)
         return f"poll failed: {type(exc).__name__}"
+    except Exception:  # a bug or an unexpected transport error: the rest of the batch goes on
+        logger.exception("generation %s: recordInfo crashed", generation.public_id)
+        _reschedule(generation)
+        return "poll crashed"
     if info.task_id != generation.task_id:
-        lifecycle.reschedule(generation_id=generation.pk, at=polling.next_poll_at(generation))
+        _reschedule(generation)
         return "answer about another task"
-    outcome = record_answer(_apply_poll, generation.pk, info, source)
+    outcome = record_answer(_apply_poll, generation, info, source)
     return f"{outcome.from_status} -> {outcome.generation.status}"
 
 
-def _apply_poll(generation_id: int, info: kinovi.TaskInfo, source: str) -> lifecycle.Outcome:
-    return lifecycle.apply_info(generation_id=generation_id, info=info, source=source)
+def _apply_poll(generation: Generation, info: kinovi.TaskInfo, source: str) -> lifecycle.Outcome:
+    return lifecycle.apply_info(
+        generation_id=generation.pk, info=info, source=source, seen=generation
+    )
 
 
 @_logged("webhook.confirm", "delivery_id")
@@ -511,7 +629,7 @@ def ticker(seconds: float | None = None) -> str:
 
 
 def queue_room() -> int:
-    """How many more polls the job queue should take now (bench/tracking.py).
+    """How many more poll jobs the job queue should take now (bench/tracking.py).
 
     Polls are claimed only about as fast as the workers take them: claimed ahead of that, they
     would wait in the queue in front of every submission and webhook confirmation, and one
@@ -521,15 +639,14 @@ def queue_room() -> int:
     from django_q.brokers import get_broker
 
     queued = get_broker().queue_size() or 0
-    return max(0, settings.Q_CLUSTER["workers"] * QUEUED_POLLS_PER_WORKER - queued)
+    return max(0, settings.Q_CLUSTER["workers"] * QUEUED_POLL_JOBS_PER_WORKER - queued)
 
 
 def tick() -> dict:
     """One pass: due polls, due submissions, and the sandbox's webhooks when it is on."""
     room = queue_room()
-    polls = claim_due_polls(limit=min(200, room)) if room else []
-    for pk in polls:
-        enqueue_poll(pk)
+    polls = claim_due_polls(limit=min(MAX_CLAIMED_POLLS, room * POLL_BATCH)) if room else []
+    enqueue_polls(polls)
     submissions = dispatch()
     for pk in submissions:
         enqueue_submit(pk)

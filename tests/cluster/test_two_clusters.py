@@ -149,7 +149,7 @@ def run_many_generations(sandbox_server, start_q_cluster, team, bob_membership, 
 
     # -- both clusters really took jobs ---------------------------------------------------------
     for cluster in clusters:
-        worked = processed(cluster, "generations.tasks.poll_generation") + processed(
+        worked = processed(cluster, "generations.tasks.poll_batch") + processed(
             cluster, "generations.tasks.submit_generation"
         )
         assert worked > 0, cluster.log_path.read_text()[-3000:]

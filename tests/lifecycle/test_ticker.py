@@ -62,7 +62,7 @@ def test_a_tick_enqueues_due_polls_and_submissions_and_beats(
 
     assert result == {"polls": [polled.pk], "submissions": [queued.pk]}
     assert inline_jobs.calls == [
-        ("poll_generation", polled.pk, "poll"),
+        ("poll_batch", [polled.pk]),
         ("submit_generation", queued.pk),
     ]
     assert tasks.tick() == {"polls": [], "submissions": []}  # both claimed

@@ -12,27 +12,29 @@ from generations import tasks
 from generations.models import Generation
 
 
-def test_tick_claims_no_more_than_the_queue_has_room_for(db, settings):
+def test_tick_claims_no_more_than_the_queue_has_room_for(db, settings, monkeypatch):
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 2}
     assert "orm" in settings.Q_CLUSTER  # the queue under test is the database's
+    monkeypatch.setattr(tasks, "POLL_BATCH", 4)
     world = loadkit.build_world(
-        count=30, site_url="http://127.0.0.1:9", media_root=settings.MEDIA_ROOT, duplicate_every=0
+        count=60, site_url="http://127.0.0.1:9", media_root=settings.MEDIA_ROOT, duplicate_every=0
     )
     settings.KINOVI_SANDBOX = False  # no sandbox webhooks sent from the tick
     now = timezone.now()
     for age, pk in enumerate(world.generation_ids):
         Generation.objects.filter(pk=pk).update(next_poll_at=now - timedelta(seconds=age + 1))
-    room = 2 * tasks.QUEUED_POLLS_PER_WORKER
+    jobs = 2 * tasks.QUEUED_POLL_JOBS_PER_WORKER
+    room = jobs * tasks.POLL_BATCH
 
     first = tasks.tick()["polls"]
     assert len(first) == room
     # The most overdue first.
     assert set(first) == set(world.generation_ids[-room:])
-    assert OrmQ.objects.count() == room
+    assert OrmQ.objects.count() == jobs  # in full batches
 
     assert tasks.tick()["polls"] == []  # the queue is full: nothing more is claimed
     unclaimed = Generation.objects.filter(pk__in=world.generation_ids, next_poll_at__lte=now)
-    assert unclaimed.count() == 30 - room
+    assert unclaimed.count() == 60 - room
 
     OrmQ.objects.all().delete()  # the workers took them
-    assert len(tasks.tick()["polls"]) == room
+    assert len(tasks.tick()["polls"]) == 60 - room
