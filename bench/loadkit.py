@@ -6,6 +6,7 @@ sandbox) and to PostgreSQL; nothing is mocked. Loops are bounded by counts and d
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import statistics
@@ -119,9 +120,36 @@ def process(command: list[str], *, env: dict[str, str], log: Path) -> Iterator[s
             proc.wait(timeout=10)
 
 
+def procfile_web() -> tuple[int, int]:
+    """Workers and threads of the Procfile's web process when WEB_CONCURRENCY and WEB_THREADS
+    are unset: read from the Procfile, so a benchmark of "the Procfile" cannot drift from it."""
+    line = next(
+        (x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:")), ""
+    )
+    workers = re.search(r"--workers \$\{WEB_CONCURRENCY:-(\d+)\}", line)
+    threads = re.search(r"--threads \$\{WEB_THREADS:-(\d+)\}", line)
+    if not (workers and threads):
+        raise RuntimeError(f"Procfile's web line names no WEB_CONCURRENCY/WEB_THREADS: {line!r}")
+    return int(workers[1]), int(threads[1])
+
+
 @contextlib.contextmanager
-def gunicorn(*, port: int, env: dict[str, str], log: Path, workers: int = 2, threads: int = 1):
-    """The Procfile's web process (sync workers by default) on 127.0.0.1:`port`."""
+def gunicorn(
+    *,
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    workers: int | None = None,
+    threads: int | None = None,
+):
+    """The Procfile's web process on 127.0.0.1:`port`: its workers and threads unless given.
+
+    `threads=1` runs sync workers (the Procfile's web process before it moved to gthread), so
+    the two can be measured side by side.
+    """
+    default_workers, default_threads = procfile_web()
+    workers = default_workers if workers is None else workers
+    threads = default_threads if threads is None else threads
     command = [
         GUNICORN,
         "kinovi_site.wsgi",

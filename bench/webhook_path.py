@@ -1,18 +1,24 @@
-"""Webhook path: deliveries per second and latency from POST to confirmed state (gunicorn x2).
+"""Webhook path: deliveries per second and latency from POST to confirmed state, per web setup.
 
 Usage:  .venv/bin/python bench/webhook_path.py [--runs 3] [--deliveries 600] [--concurrency 16]
-                                               [--sweep 2,4,8,16,32] [--redis]
+                                               [--web procfile,2x1] [--sweep 2,4,8,16,32]
+                                               [--redis] [--rate 0] [--q-workers 3]
 
-Each run starts the Procfile's web process (gunicorn, 2 sync workers) and a django-q2 cluster
-(3 workers, ORM broker on PostgreSQL unless --redis) against the bench database, serving the
-sandbox as the vendor. `--deliveries` generations wait at the sandbox with their tasks ended
-(half fail); one completion webhook each is POSTed at `--concurrency`. Measured per run:
+`--web` lists the gunicorn setups measured side by side in one invocation, as workers x
+threads: `procfile` is the Procfile's web process (its WEB_CONCURRENCY and WEB_THREADS
+defaults, gthread), `2x1` the sync workers it ran before. Each run starts each setup in turn
+(the order alternates from run to run, so a drift in the machine's load falls on both) with a
+django-q2 cluster (3 workers, ORM broker on PostgreSQL unless --redis) against the bench
+database, serving the sandbox as the vendor. `--deliveries` generations wait at the sandbox
+with their tasks ended (half fail); one completion webhook each is POSTed at `--concurrency`.
+Measured per run and setup:
   - baseline: GET /healthz (a request that touches the database and the broker) per second;
   - deliveries per second (until the last answer) and the answer time p50/p99;
   - latency from a delivery's POST to its generation's confirmed state (recordInfo asked,
     applied, ledger written), p50/p99, and confirmations per second.
-Reports medians over the runs and the ratio to the baseline. `--sweep` first measures the
-ingestion rate alone (no cluster) at each concurrency, to find what the machine takes best.
+Reports medians over the runs per setup, the ratio to each setup's own baseline, and each
+setup's figures as a ratio to the last setup listed. `--sweep` first measures the ingestion
+rate alone (no cluster) at each concurrency for each setup, to find what the machine takes best.
 """
 
 import argparse
@@ -136,6 +142,15 @@ def one_run(
     return figures
 
 
+def parse_web(spec: str) -> tuple[str, tuple[int, int]]:
+    """`procfile` or `WxT` -> (label, (workers, threads))."""
+    if spec == "procfile":
+        workers, threads = loadkit.procfile_web()
+        return f"{workers}x{threads} (Procfile)", (workers, threads)
+    workers, threads = (int(n) for n in spec.split("x"))
+    return f"{workers}x{threads}" + (" (sync)" if threads == 1 else ""), (workers, threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -147,83 +162,114 @@ def main() -> None:
         "--rate", type=float, default=0, help="paced arrivals per second (0: all at once)"
     )
     parser.add_argument("--q-workers", type=int, default=3, help="django-q2 cluster workers")
-    parser.add_argument("--web", default="2x1", help="gunicorn workers x threads (2x1: Procfile)")
+    parser.add_argument(
+        "--web",
+        default="procfile,2x1",
+        help="comma-separated gunicorn setups, workers x threads or 'procfile' (the last is "
+        "the reference for the ratios; 2x1: sync workers)",
+    )
     args = parser.parse_args()
-    web = tuple(int(n) for n in args.web.split("x"))
+    setups = [parse_web(spec) for spec in args.web.split(",")]
     line = loadkit.bench_setup(database="kinovi_bench9_webhooks", fresh=True)
     command = " ".join(["bench/webhook_path.py", *sys.argv[1:]])
     print(loadkit.header("Webhook path", command, line))
+    print(f"Load average at the start: {load_average()}\n")
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
 
     if args.sweep:
         print("Ingestion alone (no cluster), 300 deliveries per point:\n")
-        print("| client concurrency | /healthz per s (baseline) | deliveries per s | ratio |")
-        print("|---|---|---|---|")
+        print(
+            "| gunicorn (workers x threads) | client concurrency | /healthz per s (baseline) "
+            "| deliveries per s | ratio |"
+        )
+        print("|---|---|---|---|---|")
         for concurrency in [int(c) for c in args.sweep.split(",")]:
+            for label, web in setups:
+                f = one_run(
+                    count=300,
+                    concurrency=concurrency,
+                    cluster=False,
+                    redis=args.redis,
+                    workdir=workdir,
+                    web=web,
+                )
+                print(
+                    f"| {label} | {concurrency} | {f['baseline_rps']:.0f} | {f['rps']:.0f} | "
+                    f"{f['rps'] / f['baseline_rps']:.2f} | answers {f['codes']}",
+                    flush=True,
+                )
+        print()
+
+    runs: dict[str, list[dict]] = {label: [] for label, _ in setups}
+    for n in range(args.runs):
+        for label, web in setups if n % 2 == 0 else setups[::-1]:
             f = one_run(
-                count=300,
-                concurrency=concurrency,
-                cluster=False,
+                count=args.deliveries,
+                concurrency=args.concurrency,
+                cluster=True,
                 redis=args.redis,
                 workdir=workdir,
                 web=web,
+                q_workers=args.q_workers,
+                rate=args.rate,
             )
+            runs[label].append(f)
             print(
-                f"| {concurrency} | {f['baseline_rps']:.0f} | {f['rps']:.0f} | "
-                f"{f['rps'] / f['baseline_rps']:.2f} | answers {f['codes']}"
+                f"run {n + 1}, {label}: baseline {f['baseline_rps']:.0f}/s, deliveries "
+                f"{f['rps']:.0f}/s (answer p50 {f['answer_p50'] * 1000:.0f} ms, p99 "
+                f"{f['answer_p99'] * 1000:.0f} ms), POST->confirmed p50 {f['latency_p50']:.2f} s "
+                f"p99 {f['latency_p99']:.2f} s, {f['confirmed']}/{args.deliveries} confirmed at "
+                f"{f['confirm_rps']:.0f}/s, answers {f['codes']}",
+                flush=True,
             )
-        print()
+    if not args.runs:
+        print(f"Load average at the end: {load_average()}")
+        return
 
-    runs = []
-    for n in range(args.runs):
-        f = one_run(
-            count=args.deliveries,
-            concurrency=args.concurrency,
-            cluster=True,
-            redis=args.redis,
-            workdir=workdir,
-            web=web,
-            q_workers=args.q_workers,
-            rate=args.rate,
-        )
-        runs.append(f)
-        print(
-            f"run {n + 1}: baseline {f['baseline_rps']:.0f}/s, deliveries {f['rps']:.0f}/s "
-            f"(answer p50 {f['answer_p50'] * 1000:.0f} ms, p99 {f['answer_p99'] * 1000:.0f} ms), "
-            f"POST->confirmed p50 {f['latency_p50']:.2f} s p99 {f['latency_p99']:.2f} s, "
-            f"{f['confirmed']}/{args.deliveries} confirmed at {f['confirm_rps']:.0f}/s, "
-            f"answers {f['codes']}"
-        )
+    def med(label, key):
+        return statistics.median(r[key] for r in runs[label])
 
-    def med(key):
-        return statistics.median(r[key] for r in runs)
-
+    labels = [label for label, _ in setups]
+    reference = labels[-1]
     broker = "Redis" if args.redis else "ORM (PostgreSQL)"
     print(
-        f"\nMedians of {args.runs} runs, {args.deliveries} deliveries each, client concurrency "
-        f"{args.concurrency}, gunicorn {args.web} (workers x threads), "
-        f"cluster {args.q_workers} workers, broker {broker}"
+        f"\nMedians of {args.runs} runs per setup, {args.deliveries} deliveries each, client "
+        f"concurrency {args.concurrency}, cluster {args.q_workers} workers, broker {broker}"
         + (f", paced at {args.rate:g} per s" if args.rate else ", all at once")
-        + ":\n"
+        + f"; load average at the end: {load_average()}:\n"
     )
-    print("| figure | median | ratio to baseline |")
-    print("|---|---|---|")
-    print(f"| GET /healthz per s (baseline) | {med('baseline_rps'):.0f} | 1.00 |")
+    others = labels[:-1]
     print(
-        f"| webhook deliveries per s (stored, judged, answered) | {med('rps'):.0f} | "
-        f"{med('rps') / med('baseline_rps'):.2f} |"
+        "| figure | "
+        + " | ".join(labels)
+        + "".join(f" | {label} ÷ {reference}" for label in others)
+        + " |"
     )
+    print("|---" * (1 + len(labels) + len(others)) + "|")
+
+    def row(name, key, fmt, scale=1.0):
+        cells = [fmt.format(med(label, key) * scale) for label in labels]
+        ratios = [f"{med(label, key) / med(reference, key):.2f}" for label in others]
+        print(f"| {name} | " + " | ".join(cells + ratios) + " |")
+
+    row("GET /healthz per s (baseline)", "baseline_rps", "{:.0f}")
+    row("webhook deliveries per s (stored, judged, answered)", "rps", "{:.0f}")
     print(
-        f"| answer time p50 / p99 | {med('answer_p50') * 1000:.0f} / "
-        f"{med('answer_p99') * 1000:.0f} ms | |"
+        "| deliveries per s ÷ the same server's /healthz per s | "
+        + " | ".join(f"{med(x, 'rps') / med(x, 'baseline_rps'):.2f}" for x in labels)
+        + " |" * (1 + len(others))
     )
-    print(
-        f"| confirmations per s (recordInfo + state machine) | {med('confirm_rps'):.0f} | "
-        f"{med('confirm_rps') / med('baseline_rps'):.2f} |"
-    )
-    print(
-        f"| POST -> confirmed p50 / p99 | {med('latency_p50'):.2f} / {med('latency_p99'):.2f} s | |"
-    )
+    row("answer time p50 (ms)", "answer_p50", "{:.0f}", 1000)
+    row("answer time p99 (ms)", "answer_p99", "{:.0f}", 1000)
+    row("confirmations per s (recordInfo + state machine)", "confirm_rps", "{:.0f}")
+    row("POST -> confirmed p50 (s)", "latency_p50", "{:.2f}")
+    row("POST -> confirmed p99 (s)", "latency_p99", "{:.2f}")
+
+
+def load_average() -> str:
+    import os
+
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
 
 
 if __name__ == "__main__":
