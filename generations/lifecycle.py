@@ -12,9 +12,8 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
-from generations import polling
+from generations import notifications, polling
 from generations.kinovi import TaskInfo
 from generations.models import (
     TERMINAL_STATUSES,
@@ -23,7 +22,6 @@ from generations.models import (
     Status,
     StatusEvent,
 )
-from generations.notifications import NOTIFY_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -151,15 +149,12 @@ def apply_status(
             logger.info(
                 "generation %s: %s -> %s (%s)", generation.public_id, from_status, status, source
             )
-            if status in NOTIFY_STATUSES:
+            if status in notifications.NOTIFY_STATUSES:
                 # Terminal states are never left, so this runs once per generation. robust: a
-                # broker refusing the e-mail job is logged, never raised into whoever applied
-                # the status (a poll, a webhook confirmation, an operator).
+                # failure there is logged, never raised into whoever applied the status (a
+                # poll, a webhook confirmation, an operator).
                 transaction.on_commit(
-                    lambda pk=generation.pk: async_task(
-                        "generations.notifications.send_finished_email", generation_id=pk
-                    ),
-                    robust=True,
+                    lambda pk=generation.pk: notifications.finished(pk), robust=True
                 )
         return Outcome(generation, changed, from_status, refused)
 

@@ -180,6 +180,15 @@ class Generation(models.Model):
             models.Index(
                 fields=["created_at", "id"], name="gen_failed_ids", condition=Q(status="fail")
             ),
+            # The sweeper's net for "video finished" e-mails whose job never ran.
+            models.Index(
+                fields=["confirmed_at"],
+                name="gen_email_unsent",
+                condition=Q(
+                    status__in=["success", "fail", "rejected"],
+                    finished_email_sent_at__isnull=True,
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,12 +14,16 @@ per generation.
 """
 
 import logging
+import threading
+from contextlib import contextmanager
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from generations.explain import explain_problem
 from generations.models import Generation, Status
@@ -30,8 +34,79 @@ logger = logging.getLogger(__name__)
 NOTIFY_STATUSES = frozenset({Status.SUCCESS, Status.FAIL, Status.REJECTED})
 
 
+# The sweeper's net: a generation that ended at least UNSENT_AFTER ago (its job had time to run)
+# and at most UNSENT_WITHIN ago, creator willing, marker unset.
+UNSENT_AFTER = timedelta(minutes=3)
+UNSENT_WITHIN = timedelta(hours=1)
+UNSENT_BATCH = 500
+
+_collecting = threading.local()
+
+
 def wants_email(user) -> bool:
     return user.email_on_finish and bool(user.email) and user.is_active
+
+
+def finished(generation_id: int) -> None:
+    """A generation just reached a notified status (called on commit by the lifecycle)."""
+    collected = getattr(_collecting, "ids", None)
+    if collected is not None:
+        collected.append(generation_id)
+    else:
+        _enqueue([generation_id])
+
+
+@contextmanager
+def one_job_for_many():
+    """The e-mails of the generations finished inside go out as one job, enqueued on exit.
+
+    A poll batch that sees 25 videos finish would otherwise pay django-q2's enqueue, fetch,
+    acknowledgement and result row 25 times over for its e-mails (bench/tracking.py).
+    """
+    if getattr(_collecting, "ids", None) is not None:
+        yield  # already collecting: the outer scope enqueues
+        return
+    _collecting.ids = []
+    try:
+        yield
+    finally:
+        collected, _collecting.ids = _collecting.ids, None
+        if collected:
+            _enqueue(collected)
+
+
+def _enqueue(generation_ids: list[int]) -> None:
+    try:
+        async_task("generations.notifications.send_finished_emails", generation_ids)
+    except Exception:
+        # Whoever applied the status (a poll, a webhook confirmation, an operator) must not
+        # fail because of an e-mail; the sweeper enqueues it later (enqueue_unsent).
+        logger.exception("could not enqueue the finished e-mails of %s", generation_ids)
+
+
+def send_finished_emails(generation_ids: list[int]) -> int:
+    """The e-mail job: one e-mail per generation that still needs one; how many were sent."""
+    return sum(send_finished_email(generation_id=pk) for pk in generation_ids)
+
+
+def enqueue_unsent(now=None) -> list[int]:
+    """The sweeper's net for e-mails whose job never ran; a job that runs twice sends once."""
+    now = now or timezone.now()
+    ids = list(
+        Generation.objects.filter(
+            status__in=NOTIFY_STATUSES,
+            finished_email_sent_at__isnull=True,
+            confirmed_at__range=(now - UNSENT_WITHIN, now - UNSENT_AFTER),
+            creator__email_on_finish=True,
+            creator__is_active=True,
+        )
+        .exclude(creator__email="")
+        .order_by("confirmed_at")
+        .values_list("pk", flat=True)[:UNSENT_BATCH]
+    )
+    if ids:
+        _enqueue(ids)
+    return ids
 
 
 def send_finished_email(*, generation_id: int) -> bool:

@@ -36,7 +36,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from accounts.models import ApiKey, hash_token
-from generations import kinovi, lifecycle, polling
+from generations import kinovi, lifecycle, notifications, polling
 from generations.models import Generation, Heartbeat, Status, StatusEvent
 from kinovi_site.logging import log_job
 
@@ -452,6 +452,7 @@ class _NotAsked(Exception):
 
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_sessions: set = set()
 
 
 def _poll_pool() -> ThreadPoolExecutor:
@@ -460,13 +461,26 @@ def _poll_pool() -> ThreadPoolExecutor:
     global _pool
     if _pool is None or _pool[0] != os.getpid():
         _pool = (os.getpid(), ThreadPoolExecutor(POLL_THREADS, thread_name_prefix="kinovi-poll"))
+        _pool_sessions.clear()
     return _pool[1]
+
+
+def stop_poll_pool() -> None:
+    """End the poll threads and close their connections (tests: a kept-alive connection to the
+    live-server sandbox pins a server thread and its database connection)."""
+    global _pool
+    if _pool is not None and _pool[0] == os.getpid():
+        _pool[1].shutdown(wait=True)
+    _pool = None
+    while _pool_sessions:
+        _pool_sessions.pop().close()
 
 
 def _ask(generation: Generation, secret: str, deadline: float) -> kinovi.TaskInfo:
     """One recordInfo, on a poll thread: no database here, only the HTTP call."""
     if time.monotonic() > deadline:
         raise _NotAsked
+    _pool_sessions.add(kinovi.shared_session())
     with _client(secret) as client:
         return client.record_info(generation.task_id)
 
@@ -507,21 +521,22 @@ def poll_many(generation_ids: list[int], source: str = Source.POLL) -> dict[int,
             for generation, secret in asking
         }
         answers = ((futures[f], f.result) for f in as_completed(futures))
-    for generation, answer in answers:
-        try:
-            outcome = _record_poll(generation, answer, source)
-        except Exception:
-            # A bug, or a database that stays down: this one stays claimed and is asked about
-            # again when its claim runs out; the answers still coming in are applied.
-            logger.exception("generation %s: recording the poll failed", generation.public_id)
-            outcome = "recording failed"
-        outcomes[generation.pk] = outcome
-        log_job(
-            "generation.poll",
-            generation_id=generation.pk,
-            outcome=outcome,
-            duration_ms=round((time.monotonic() - started) * 1000),
-        )
+    with notifications.one_job_for_many():
+        for generation, answer in answers:
+            try:
+                outcome = _record_poll(generation, answer, source)
+            except Exception:
+                # A bug, or a database that stays down: this one stays claimed and is asked about
+                # again when its claim runs out; the answers still coming in are applied.
+                logger.exception("generation %s: recording the poll failed", generation.public_id)
+                outcome = "recording failed"
+            outcomes[generation.pk] = outcome
+            log_job(
+                "generation.poll",
+                generation_id=generation.pk,
+                outcome=outcome,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
     return outcomes
 
 
@@ -772,12 +787,13 @@ def sweep() -> dict:
     from generations import webhooks
 
     early = webhooks.resolve_all_early()
+    emails = notifications.enqueue_unsent(now)
     prune_job_results(now)
     _heartbeat(Heartbeat.SWEEPER)
     Heartbeat.objects.filter(name=Heartbeat.SWEEPER).update(
         beat_at=now, count=F("count") + 1, detail=f"unknown {len(unknown)}, stalled {len(stalled)}"
     )
-    return {"unknown": unknown, "stalled": stalled, "early": early}
+    return {"unknown": unknown, "stalled": stalled, "early": early, "emails": emails}
 
 
 # How long django-q2's success rows are kept (settings.Q_CLUSTER save_limit is 0: unpruned by

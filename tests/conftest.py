@@ -19,8 +19,10 @@ def _close_kinovi_session():
     # connection, which then blocks dropping the test database at the end of the run.
     yield
     from generations.kinovi import close_shared_session
+    from generations.tasks import stop_poll_pool
 
     close_shared_session()
+    stop_poll_pool()
 
 
 @pytest.fixture

@@ -197,3 +197,22 @@ def in_flight(sandbox_server, membership, prompt="A lighthouse in a storm, slow 
 
 def wait_until_ended(task) -> None:
     wait_for(lambda: timezone.now() >= task.ends_at, timeout=10, what="the sandbox task to end")
+
+
+EMAIL_JOB = "generations.notifications.send_finished_emails"
+
+
+def queued_email_jobs(*generations) -> list[dict]:
+    """The e-mail jobs the broker holds for these generations, decoded (nothing consumed)."""
+    from django_q.brokers import get_broker
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+    if hasattr(broker.connection, "lrange"):  # Redis
+        raw = broker.connection.lrange(broker.list_key, 0, -1)
+    else:
+        raw = [q.payload for q in OrmQ.objects.all()]
+    pks = {g.pk for g in generations}
+    jobs = [SignedPackage.loads(payload) for payload in raw]
+    return [job for job in jobs if job["func"] == EMAIL_JOB and set(job["args"][0]) & pks]

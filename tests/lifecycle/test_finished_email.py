@@ -1,5 +1,7 @@
-"""The "your video is done" e-mail: enqueued once by the lifecycle, sent by a django-q2 job."""
+"""The "your video is done" e-mail: enqueued once by the lifecycle, sent by a django-q2 job; a
+poll batch enqueues one job for all its endings, and the sweeper enqueues what never was."""
 
+import dataclasses
 import logging
 import socket
 from importlib import import_module
@@ -7,33 +9,11 @@ from importlib import import_module
 import pytest
 from django.db import transaction
 
-from generations import lifecycle
+from generations import lifecycle, notifications
 from generations.kinovi import TaskError, TaskInfo, TaskOutput
 from generations.models import Generation, Status
 from generations.notifications import send_finished_email
-from tests.lifecycle.conftest import submit, wait_for, wait_for_status
-
-EMAIL_JOB = "generations.notifications.send_finished_email"
-
-
-def queued_email_jobs(*generations) -> list[dict]:
-    """The e-mail jobs the broker holds for these generations, decoded (nothing consumed)."""
-    from django_q.brokers import get_broker
-    from django_q.models import OrmQ
-    from django_q.signing import SignedPackage
-
-    broker = get_broker()
-    if hasattr(broker.connection, "lrange"):  # Redis
-        raw = broker.connection.lrange(broker.list_key, 0, -1)
-    else:
-        raw = [q.payload for q in OrmQ.objects.all()]
-    pks = {g.pk for g in generations}
-    jobs = [SignedPackage.loads(payload) for payload in raw]
-    return [
-        job
-        for job in jobs
-        if job["func"] == EMAIL_JOB and job["kwargs"].get("generation_id") in pks
-    ]
+from tests.lifecycle.conftest import EMAIL_JOB, queued_email_jobs, submit, wait_for, wait_for_status
 
 
 def run(job: dict):
@@ -72,8 +52,8 @@ def test_success_enqueues_one_job_carrying_only_the_pk(
         lifecycle.apply_info(generation_id=waiting.pk, info=success_info(), source="poll")
 
     (job,) = queued_email_jobs(waiting)
-    assert job["args"] == () and job["kwargs"] == {"generation_id": waiting.pk}
-    assert run(job) is True
+    assert job["args"] == ([waiting.pk],) and job["kwargs"] == {}
+    assert run(job) == 1
     (mail,) = mailoutbox
     assert mail.to == ["bob@example.com"]
     assert mail.subject == "Your video is ready: A quiet harbour at dawn"
@@ -84,7 +64,7 @@ def test_fail_enqueues_one_job(waiting, django_capture_on_commit_callbacks, mail
         lifecycle.apply_info(generation_id=waiting.pk, info=fail_info(), source="webhook")
 
     (job,) = queued_email_jobs(waiting)
-    assert run(job) is True
+    assert run(job) == 1
     assert mailoutbox[0].subject.startswith("Your video failed")
 
 
@@ -105,7 +85,7 @@ def test_rejected_enqueues_one_job(
         )
 
     (job,) = queued_email_jobs(generation)
-    assert run(job) is True
+    assert run(job) == 1
     assert len(mailoutbox) == 1
 
 
@@ -161,7 +141,7 @@ def test_the_switch_off_sends_none(waiting, cast, django_capture_on_commit_callb
 
     # The job reads the switch when it runs, so a change made meanwhile is respected too.
     (job,) = queued_email_jobs(waiting)
-    assert run(job) is False
+    assert run(job) == 0
     assert mailoutbox == []
 
 
@@ -184,7 +164,7 @@ def test_a_broker_that_refuses_never_breaks_the_lifecycle(
     def refuse(*args, **kwargs):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(lifecycle, "async_task", refuse)
+    monkeypatch.setattr(notifications, "async_task", refuse)
     with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
         outcome = lifecycle.apply_info(generation_id=waiting.pk, info=success_info(), source="poll")
 
@@ -235,23 +215,87 @@ def test_a_real_cluster_sends_exactly_one_email_per_ending(
 
     for generation in (ok, failed, quiet):
         wait_for_status(generation, {Status.SUCCESS, Status.FAIL}, timeout=40)
-    results = wait_for(
-        lambda: (
-            list(Task.objects.filter(func=EMAIL_JOB).values_list("kwargs", "result"))
-            if Task.objects.filter(func=EMAIL_JOB).count() >= 3
+
+    def asked():
+        # One job per poll batch or confirmation that saw endings: count generations, not jobs.
+        jobs = list(Task.objects.filter(func=EMAIL_JOB).values_list("args", "result"))
+        return (
+            jobs
+            if sorted(pk for args, _ in jobs for pk in args[0])
+            == sorted([ok.pk, failed.pk, quiet.pk])
             else None
-        ),
-        timeout=20,
-        what="the three e-mail jobs",
-    )
+        )
+
+    jobs = wait_for(asked, timeout=20, what="e-mail jobs for the three endings")
     wait_for(lambda: len(list(outbox.glob("*.log"))) >= 1, timeout=5, what="the outbox")
 
     assert Generation.objects.get(pk=failed.pk).status == Status.FAIL
-    assert Task.objects.filter(func=EMAIL_JOB).count() == 3
-    by_pk = {kwargs["generation_id"]: result for kwargs, result in results}
-    assert by_pk == {ok.pk: True, failed.pk: True, quiet.pk: False}
+    assert sum(result for _, result in jobs) == 2
+    sent = set(
+        Generation.objects.filter(finished_email_sent_at__isnull=False).values_list("pk", flat=True)
+    )
+    assert sent == {ok.pk, failed.pk}
     text = "".join(path.read_text() for path in outbox.glob("*.log"))
     assert text.count("To: bob@example.com") == 2
     assert "adam@example.com" not in text
     assert text.count("Subject: Your video is ready: A kite over the dunes") == 1
     assert text.count("Subject: Your video failed") == 1
+
+
+def test_a_poll_batch_enqueues_one_job_for_all_its_endings(
+    team, bob_membership, make_key, django_capture_on_commit_callbacks, mailoutbox
+):
+    key = make_key(team)
+    generations = []
+    for n in range(3):
+        generation = submit(bob_membership, key, prompt=f"Harbour {n}")
+        for status, task_id in [(Status.SUBMITTING, None), (Status.WAITING, f"task_{n}")]:
+            lifecycle.apply_status(
+                generation_id=generation.pk, status=status, source="submit", task_id=task_id
+            )
+        generations.append(generation)
+
+    with notifications.one_job_for_many():
+        with django_capture_on_commit_callbacks(execute=True):
+            for n, generation in enumerate(generations):
+                info = dataclasses.replace(success_info(), task_id=f"task_{n}")
+                lifecycle.apply_info(generation_id=generation.pk, info=info, source="poll")
+        assert queued_email_jobs(*generations) == []  # nothing until the batch is over
+
+    (job,) = queued_email_jobs(*generations)
+    assert job["args"] == ([g.pk for g in generations],)
+    assert run(job) == 3
+    assert len(mailoutbox) == 3
+    assert run(job) == 0  # delivered twice by django-q2: nobody gets a second e-mail
+
+
+def test_the_sweeper_enqueues_the_emails_whose_job_never_ran(
+    waiting, monkeypatch, django_capture_on_commit_callbacks, mailoutbox
+):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from generations import tasks
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    with monkeypatch.context() as broken:
+        broken.setattr(notifications, "async_task", refuse)
+        with django_capture_on_commit_callbacks(execute=True):
+            lifecycle.apply_info(generation_id=waiting.pk, info=success_info(), source="poll")
+    assert queued_email_jobs(waiting) == []
+
+    assert tasks.sweep()["emails"] == []  # its job may still be on its way: not yet
+    with time_machine.travel(timezone.now() + notifications.UNSENT_AFTER + timedelta(seconds=1)):
+        assert tasks.sweep()["emails"] == [waiting.pk]
+    (job,) = queued_email_jobs(waiting)
+    assert run(job) == 1
+    assert len(mailoutbox) == 1
+    with time_machine.travel(timezone.now() + notifications.UNSENT_AFTER + timedelta(seconds=2)):
+        assert tasks.sweep()["emails"] == []  # sent: never again
+    with time_machine.travel(timezone.now() + notifications.UNSENT_WITHIN + timedelta(minutes=1)):
+        Generation.objects.filter(pk=waiting.pk).update(finished_email_sent_at=None)
+        assert tasks.sweep()["emails"] == []  # too old to be worth an e-mail now

@@ -12,7 +12,13 @@ from django.utils import timezone
 from generations import kinovi, lifecycle, tasks
 from generations.models import Generation, Status, StatusEvent
 from sandbox.models import SandboxTask
-from tests.lifecycle.conftest import history, ledger, submit, wait_until_ended
+from tests.lifecycle.conftest import (
+    history,
+    ledger,
+    queued_email_jobs,
+    submit,
+    wait_until_ended,
+)
 
 BASE = "https://kinovi.test/api/v1"
 
@@ -99,6 +105,9 @@ def test_a_batch_applies_each_answer_from_the_sandbox(
         assert generation.poll_count == 1
     assert ledger(generations[0]) == {"reserve": -200}
     assert ledger(generations[1]) == {"reserve": -200, "refund": 200}
+    # The batch's three endings share one e-mail job.
+    (job,) = queued_email_jobs(*generations)
+    assert sorted(job["args"][0]) == sorted(g.pk for g in ended)
     assert Generation.objects.get(pk=generations[0].pk).video_url
     still = Generation.objects.get(pk=generations[3].pk)
     assert still.next_poll_at > timezone.now()
