@@ -1,8 +1,10 @@
 """Bench only: `manage.py qcluster` with the poll path timed (due, claimed, started) to a file.
 
-Run as `python -m bench.probe <file>` with the cluster's environment. The ticker's
-claim_due_polls and each poll's recordInfo call are wrapped before django-q2 forks its workers;
-behaviour is unchanged, each claim and each poll's start is appended as a line:
+Run as `python -m bench.probe <file> [<poll batch> <poll threads>]` with the cluster's
+environment (the optional pair overrides generations.tasks.POLL_BATCH and POLL_THREADS, so
+one invocation can compare them). The ticker's claim_due_polls and each poll's recordInfo
+call are wrapped before django-q2 forks its workers; behaviour is unchanged, each claim and
+each poll's start is appended as a line:
     claim <generation id> <due epoch seconds> <claimed epoch seconds>
     start <generation id> <started epoch seconds>
 """
@@ -58,6 +60,10 @@ if __name__ == "__main__":
 
     django.setup()
     install(sys.argv[1])
+    if len(sys.argv) > 2:
+        from generations import tasks
+
+        tasks.POLL_BATCH, tasks.POLL_THREADS = int(sys.argv[2]), int(sys.argv[3])
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["manage.py", "qcluster"])

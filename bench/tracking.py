@@ -1,7 +1,7 @@
 """Tracking at scale: lag between a poll's due time and its execution, one cluster of 2 workers.
 
 Usage:  .venv/bin/python bench/tracking.py [--counts 100,1000,5000] [--runs 2] [--window 60]
-                                           [--scale 0.25] [--q-workers 2]
+                                           [--scale 0.25] [--q-workers 2] [--configs 1x1,25x4]
 
 N generations are put in flight at once (bulk-inserted as the lifecycle leaves them after
 createTask: waiting, a sandbox task each, no callback URL, submissions spread over the first
@@ -15,6 +15,10 @@ seconds: queueing does not scale with the cadence); polls due but not started wh
 closes are reported with their age (the lag they at least have). At scale s, N generations
 ask for polls as fast as N / s would at real time. The smallest count is the baseline for
 the ratios. Medians over `--runs`.
+
+`--configs` lists poll job shapes as <batch>x<threads> (generations.tasks.POLL_BATCH and
+POLL_THREADS), measured side by side in each run: 1x1 is one recordInfo per job, as polls
+were before batching; the project's own setting is the last one.
 """
 
 import argparse
@@ -29,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import loadkit  # noqa: E402
 
 LIFE = 60.0  # sandbox seconds, unscaled
+BUSIEST = 5.0  # real seconds
 SPREAD = 10.0
 
 
@@ -122,20 +127,34 @@ def in_flight(count: int, *, scale: float, site_url: str) -> tuple[list[int], fl
     return [g.pk for g in generations], min(g.next_poll_at for g in generations).timestamp()
 
 
-def link_media(task_ids_of, media: list[Path]) -> None:
+def link_media(task_ids_of, media: list[Path]) -> list[Path]:
+    """The rendered template's files hard-linked into each task's folder; the folders made."""
     import os
 
     from sandbox.media import media_dir
     from sandbox.models import SandboxTask
 
+    folders = []
     for task in SandboxTask.objects.filter(task_id__in=task_ids_of).only("task_id"):
         folder = media_dir(task)
         folder.mkdir(parents=True, exist_ok=True)
         for source in media:
             os.link(source, folder / source.name)
+        folders.append(folder)
+    return folders
 
 
-def one(count: int, *, scale: float, window: float, q_workers: int, workdir: Path, media) -> dict:
+def unlink_media(folders: list[Path]) -> None:
+    # A file takes at most 65 000 hard links (ext4): each measurement removes its own.
+    import shutil
+
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def one(
+    count: int, *, config: str, scale: float, window: float, q_workers: int, workdir: Path, media
+) -> dict:
     from django.conf import settings
     from django.utils import timezone
 
@@ -146,8 +165,11 @@ def one(count: int, *, scale: float, window: float, q_workers: int, workdir: Pat
     port = loadkit.free_port()
     site = f"http://127.0.0.1:{port}"
     ids, first_due = in_flight(count, scale=scale, site_url=site)
-    link_media(Generation.objects.filter(pk__in=ids).values_list("task_id", flat=True), media)
-    probe = workdir / f"probe-{count}-{port}.txt"
+    folders = link_media(
+        Generation.objects.filter(pk__in=ids).values_list("task_id", flat=True), media
+    )
+    probe = workdir / f"probe-{config}-{count}-{port}.txt"
+    batch, threads = config.split("x")
     env = loadkit.site_env(
         port=port,
         media_root=settings.MEDIA_ROOT,
@@ -161,7 +183,7 @@ def one(count: int, *, scale: float, window: float, q_workers: int, workdir: Pat
         loadkit.qcluster(
             env=env,
             log=workdir / f"cluster-{port}.log",
-            command=[loadkit.PYTHON, "-m", "bench.probe", str(probe)],
+            command=[loadkit.PYTHON, "-m", "bench.probe", str(probe), batch, threads],
         ),
     ):
         tasks.start_ticker()
@@ -186,6 +208,7 @@ def one(count: int, *, scale: float, window: float, q_workers: int, workdir: Pat
         status="canceled", next_poll_at=None
     )
     OrmQ.objects.all().delete()
+    unlink_media(folders)
     claims: dict[int, list[tuple[float, float]]] = {}
     starts: list[tuple[int, float]] = []
     for line in probe.read_text().splitlines():
@@ -203,14 +226,22 @@ def one(count: int, *, scale: float, window: float, q_workers: int, workdir: Pat
         depth = max(0, depth + step)
         deepest = max(deepest, depth)
     lags, used = [], {pk: 0 for pk in claims}
-    started_in_window = 0
+    started_at: list[float] = []
     for pk, started in sorted(starts, key=lambda s: s[1]):
         if started > closed or pk not in claims or used[pk] >= len(claims[pk]):
             continue
         due, _ = claims[pk][used[pk]]
         used[pk] += 1
         lags.append(started - due)
-        started_in_window += 1
+        started_at.append(started)
+    started_in_window = len(started_at)
+    # Capacity: the most polls started in any BUSIEST seconds (the window's average also
+    # counts the quiet time once everything finished or before anything was due).
+    busiest, first = 0, 0
+    for last, moment in enumerate(started_at):
+        while moment - started_at[first] > BUSIEST:
+            first += 1
+        busiest = max(busiest, last - first + 1)
     waiting_claimed = [
         closed - claims[pk][n][0] for pk in claims for n in range(used[pk], len(claims[pk]))
     ]
@@ -219,6 +250,7 @@ def one(count: int, *, scale: float, window: float, q_workers: int, workdir: Pat
         "count": count,
         "polls": started_in_window,
         "rate": started_in_window / window,
+        "peak": busiest / BUSIEST,
         "p50": loadkit.median(lags),
         "p99": loadkit.percentile(lags, 0.99),
         "pending": len(pending),
@@ -235,61 +267,90 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0, help="real seconds measured")
     parser.add_argument("--scale", type=float, default=0.25)
     parser.add_argument("--q-workers", type=int, default=2)
+    parser.add_argument(
+        "--configs", help="poll jobs as <batch>x<threads> (default: 1x1 and the project's own)"
+    )
     args = parser.parse_args()
     line = loadkit.bench_setup(database="kinovi_bench9_tracking", fresh=True)
     command = " ".join(["bench/tracking.py", *sys.argv[1:]])
     print(loadkit.header("Tracking at scale", command, line))
     workdir = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
-    from sandbox.media import ensure_rendered
+    from sandbox.media import ensure_rendered, media_dir
     from sandbox.models import SandboxTask
 
+    # Folders a crashed earlier invocation left behind still hold links to the template.
+    sandbox_media = media_dir(SandboxTask(task_id="bench-media")).parent
+    unlink_media([p for p in sandbox_media.glob("task_*") if p.is_dir()])
     template = SandboxTask(task_id="bench-media", prompt="bench", duration=5)
     template.width, template.height = 640, 360
     media = list(ensure_rendered(template))
 
-    results: dict[int, list[dict]] = {}
+    from generations import tasks
+
+    configs = (args.configs or f"1x1,{tasks.POLL_BATCH}x{tasks.POLL_THREADS}").split(",")
+    counts = [int(c) for c in args.counts.split(",")]
+    results: dict[tuple[str, int], list[dict]] = {}
     for n in range(args.runs):
-        for count in [int(c) for c in args.counts.split(",")]:
-            r = one(
-                count,
-                scale=args.scale,
-                window=args.window,
-                q_workers=args.q_workers,
-                workdir=workdir,
-                media=media,
-            )
-            results.setdefault(count, []).append(r)
-            print(
-                f"run {n + 1}, {count} in flight: {r['polls']} polls started in "
-                f"{args.window:.0f} s ({r['rate']:.1f}/s), lag p50 {r['p50']:.1f} s p99 "
-                f"{r['p99']:.1f} s, {r['pending']} due but not started "
-                f"(oldest {r['pending_age']:.0f} s), {r['done']} finished, at most "
-                f"{r['deepest']} claimed polls queued"
-            )
+        for count in counts:
+            for config in configs:
+                r = one(
+                    count,
+                    config=config,
+                    scale=args.scale,
+                    window=args.window,
+                    q_workers=args.q_workers,
+                    workdir=workdir,
+                    media=media,
+                )
+                results.setdefault((config, count), []).append(r)
+                print(
+                    f"run {n + 1}, poll jobs {config}, {count} in flight: {r['polls']} polls "
+                    f"started in {args.window:.0f} s ({r['rate']:.1f}/s, busiest {BUSIEST:.0f} s "
+                    f"{r['peak']:.1f}/s), lag p50 "
+                    f"{r['p50']:.1f} s p99 {r['p99']:.1f} s, {r['pending']} due but not started "
+                    f"(oldest {r['pending_age']:.0f} s), {r['done']} finished, at most "
+                    f"{r['deepest']} claimed polls queued",
+                    flush=True,
+                )
 
-    def med(count, key):
-        return statistics.median(r[key] for r in results[count])
+    def med(config, count, key):
+        return statistics.median(r[key] for r in results[config, count])
 
-    counts = sorted(results)
-    base = counts[0]
+    base, own = configs[0], configs[-1]
     print(
         f"\nMedians of {args.runs} runs; one cluster of {args.q_workers} workers (one runs the "
         f"ticker loop), ORM broker; time scale {args.scale}: N in flight ask for polls as fast as "
         f"N / {args.scale} would at real time; lags are real seconds (queueing does not scale); "
-        f"{args.window:.0f} s measured.\n"
+        f"{args.window:.0f} s measured. Poll jobs <batch>x<threads>; ratios are {own} against "
+        f"{base} at the same count.\n"
     )
     print(
-        "| in flight | polls started per s | lag p50 (s) | lag p99 (s) | p99 ratio to "
-        f"{base} | due, not started at the end (oldest) | claimed polls queued, at most |"
+        f"| in flight | poll jobs | polls started per s (window / busiest {BUSIEST:.0f} s) | "
+        "lag p50 (s) | lag p99 (s) | "
+        "due, not started at the end (oldest) | finished in the window | "
+        "claimed polls queued, at most |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for count in counts:
-        print(
-            f"| {count} | {med(count, 'rate'):.1f} | {med(count, 'p50'):.1f} | "
-            f"{med(count, 'p99'):.1f} | {med(count, 'p99') / max(med(base, 'p99'), 1e-9):.1f} | "
-            f"{med(count, 'pending'):.0f} ({med(count, 'pending_age'):.0f} s) | "
-            f"{med(count, 'deepest'):.0f} |"
-        )
+        for config in configs:
+            print(
+                f"| {count} | {config} | {med(config, count, 'rate'):.1f} / "
+                f"{med(config, count, 'peak'):.1f} | "
+                f"{med(config, count, 'p50'):.1f} | {med(config, count, 'p99'):.1f} | "
+                f"{med(config, count, 'pending'):.0f} "
+                f"({med(config, count, 'pending_age'):.0f} s) | "
+                f"{med(config, count, 'done'):.0f} | {med(config, count, 'deepest'):.0f} |"
+            )
+    print(
+        f"\n| in flight | polls per s over the window, {own} / {base} | busiest {BUSIEST:.0f} s, "
+        f"{own} / {base} | lag p50, {base} / {own} |"
+    )
+    print("|---|---|---|---|")
+    for count in counts:
+        rate = med(own, count, "rate") / max(med(base, count, "rate"), 1e-9)
+        peak = med(own, count, "peak") / max(med(base, count, "peak"), 1e-9)
+        lag = med(base, count, "p50") / max(med(own, count, "p50"), 1e-9)
+        print(f"| {count} | {rate:.1f}x | {peak:.1f}x | {lag:.1f}x |")
 
 
 if __name__ == "__main__":
