@@ -17,6 +17,8 @@ import logging
 import math
 import os
 import secrets
+import signal
+import threading
 import time
 import uuid
 from collections import Counter
@@ -621,11 +623,13 @@ def ticker(seconds: float | None = None) -> str:
         return "another ticker holds the lease"
     seconds = settings.KINOVI_TICKER_SECONDS if seconds is None else seconds
     deadline = time.monotonic() + seconds
+    stopping = threading.Event()
+    previous = _on_interrupt(stopping.set)
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stopping.is_set():
             try:
                 tick()
-                time.sleep(TICK_INTERVAL)
+                stopping.wait(TICK_INTERVAL)
                 if not _take_lease(owner):
                     return "lease lost"
             except (OperationalError, InterfaceError):
@@ -634,13 +638,30 @@ def ticker(seconds: float | None = None) -> str:
                 # rather than die and leave the work to the watchdog a minute later.
                 logger.warning("ticker: the database connection was lost; reconnecting")
                 close_old_connections()
-                time.sleep(TICK_INTERVAL)
+                stopping.wait(TICK_INTERVAL)
     finally:
+        _restore_interrupt(previous)
         Heartbeat.objects.filter(name=Heartbeat.TICKER, lease_owner=owner).update(
             lease_until=None, lease_owner=""
         )
     start_ticker()
-    return "handed over"
+    return "interrupted; handed over" if stopping.is_set() else "handed over"
+
+
+def _on_interrupt(callback):
+    """Ctrl-C in the cluster's terminal (`make run`, `manage.py qcluster`) reaches its workers
+    too. django-q2's workers ignore it and the cluster waits for every running job before it
+    exits, so the ticker loop ends at its next tick instead of running out its minute. Only a
+    process's main thread may set a handler (elsewhere: None, and the loop runs its course)."""
+    try:
+        return signal.signal(signal.SIGINT, lambda signum, frame: callback())
+    except ValueError:
+        return None
+
+
+def _restore_interrupt(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
 
 
 def queue_room() -> int:

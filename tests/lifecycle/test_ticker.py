@@ -1,5 +1,9 @@
 """The ticker's lease and pass, and the schedules registered after every migrate."""
 
+import os
+import signal
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -77,3 +81,25 @@ def test_the_ticker_loops_then_hands_over(db, inline_jobs, settings):
     beat = Heartbeat.objects.get(name=Heartbeat.TICKER)
     assert beat.count >= 2 and beat.lease_owner == "" and beat.lease_until is None
     assert inline_jobs.names() == ["ticker"]
+
+
+def test_ctrl_c_ends_the_ticker_loop_at_its_next_tick(db, inline_jobs, settings):
+    """The cluster waits for its running jobs on Ctrl-C: a ticker running out its minute
+    would hold `make run` (and a qcluster in a terminal) for up to that long."""
+    inline_jobs.paused = True
+    settings.KINOVI_SANDBOX = False
+    handler = signal.getsignal(signal.SIGINT)
+    interrupt = threading.Timer(0.3, os.kill, args=(os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    interrupt.start()
+
+    result = tasks.ticker(seconds=30)
+
+    assert result == "interrupted; handed over"
+    assert time.monotonic() - started < 3
+    # The lease is free and the next loop is queued for whichever cluster runs next.
+    beat = Heartbeat.objects.get(name=Heartbeat.TICKER)
+    assert beat.lease_owner == "" and beat.lease_until is None
+    assert inline_jobs.names() == ["ticker"]
+    # This process's own Ctrl-C handling is back.
+    assert signal.getsignal(signal.SIGINT) is handler
