@@ -49,6 +49,9 @@ class Status(models.TextChoices):
 
 
 TERMINAL_STATUSES = frozenset({Status.SUCCESS, Status.FAIL, Status.REJECTED, Status.CANCELED})
+# Endings the creator is e-mailed about (notifications.py); canceling is their own act. A
+# tuple in this order: the partial index below is declared with it, as migration 0009 has it.
+NOTIFY_STATUSES = (Status.SUCCESS, Status.FAIL, Status.REJECTED)
 # Submitted to Kinovi and not yet finished: these hold one of the key's concurrency slots.
 IN_FLIGHT_STATUSES = frozenset(
     {Status.SUBMITTING, Status.WAITING, Status.GENERATING, Status.UNKNOWN, Status.STALLED}
@@ -184,10 +187,7 @@ class Generation(models.Model):
             models.Index(
                 fields=["confirmed_at"],
                 name="gen_email_unsent",
-                condition=Q(
-                    status__in=["success", "fail", "rejected"],
-                    finished_email_sent_at__isnull=True,
-                ),
+                condition=Q(status__in=list(NOTIFY_STATUSES), finished_email_sent_at__isnull=True),
             ),
         ]
 

@@ -1,11 +1,14 @@
 """The e-mail a creator gets when their generation ends (success, failure or rejection).
 
 Sent through the configured e-mail backend (`EMAIL_URL`). On by default; a user switches it
-off with `User.email_on_finish` (the account settings page). `lifecycle.apply_status` enqueues
-`send_finished_email` as a django-q2 job once, when a generation first reaches one of
-NOTIFY_STATUSES, after the transaction commits, passing the primary key only. The job reads the
-switch when it runs, and a mail server that refuses is logged, never raised: the video's fate
-does not depend on its e-mail.
+off with `User.email_on_finish` (the account settings page). `lifecycle.apply_status` calls
+`finished` once, when a generation first reaches one of NOTIFY_STATUSES, after the transaction
+commits: it enqueues `send_finished_emails` as a django-q2 job with the primary key only, or,
+inside `one_job_for_many` (a poll batch finishing many videos), one job for all of them. The
+job reads the switch when it runs, and a mail server that refuses is logged, never raised: the
+video's fate does not depend on its e-mail. An e-mail whose job was never enqueued (a broker
+that refused, a worker killed before the end of its batch) is enqueued by the sweeper's
+`enqueue_unsent` a few minutes later.
 
 django-q2 delivers a job at least once (a worker that dies after sending, a second cluster
 picking up a timed-out package), so the job claims `Generation.finished_email_sent_at` with one
@@ -26,12 +29,9 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from generations.explain import explain_problem
-from generations.models import Generation, Status
+from generations.models import NOTIFY_STATUSES, Generation
 
 logger = logging.getLogger(__name__)
-
-# Canceling is the user's own act: no e-mail for it.
-NOTIFY_STATUSES = frozenset({Status.SUCCESS, Status.FAIL, Status.REJECTED})
 
 
 # The sweeper's net: a generation that ended at least UNSENT_AFTER ago (its job had time to run)
@@ -97,6 +97,7 @@ def enqueue_unsent(now=None) -> list[int]:
             status__in=NOTIFY_STATUSES,
             finished_email_sent_at__isnull=True,
             confirmed_at__range=(now - UNSENT_WITHIN, now - UNSENT_AFTER),
+            # wants_email, as a query
             creator__email_on_finish=True,
             creator__is_active=True,
         )
