@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db.models import Count, Q
+from django.db.models import Count
 
 from accounts.models import (
     ApiKey,
@@ -117,14 +117,8 @@ class WorkspaceAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from generations.budget import update_budget
-
-        if "monthly_budget_credits" in form.changed_data:
-            update_budget(
-                actor=request.user,
-                workspace=obj,
-                monthly_budget_credits=obj.monthly_budget_credits,
-            )
+        # The budget is saved by the generations app's admin (generations/admin.py), which
+        # owns budgets and extends this class; here only what accounts own.
         if "name" in form.changed_data:
             old = Workspace.objects.get(pk=obj.pk).name
             obj.save(update_fields=["name"])
@@ -154,14 +148,7 @@ class MembershipAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from generations.budget import update_budget
-
-        if "monthly_cap_credits" in form.changed_data:
-            update_budget(
-                actor=request.user,
-                workspace=obj.workspace,
-                member_caps={obj.pk: obj.monthly_cap_credits},
-            )
+        """Caps are saved by the generations app's admin (generations/admin.py)."""
 
 
 @admin.register(Invitation)
@@ -256,19 +243,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        from generations.models import IN_FLIGHT_STATUSES
-
-        return (
-            super()
-            .get_queryset(request)
-            .defer("secret_ciphertext")
-            .annotate(
-                _in_flight=Count(
-                    "generations",
-                    filter=Q(generations__status__in=sorted(IN_FLIGHT_STATUSES)),
-                )
-            )
-        )
+        return super().get_queryset(request).defer("secret_ciphertext")
 
     @admin.display(description="key")
     def masked(self, obj):

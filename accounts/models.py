@@ -185,6 +185,12 @@ class Invitation(models.Model):
         )
 
 
+class ApiKeyQuerySet(models.QuerySet):
+    def usable(self):
+        """Keys a member may generate with: not revoked, not refused by Kinovi (is_usable)."""
+        return self.filter(revoked_at__isnull=True).exclude(status=ApiKey.Status.INVALID)
+
+
 class ApiKey(models.Model):
     """A Kinovi API key owned by a workspace; the secret is encrypted at rest and never shown."""
 
@@ -209,6 +215,8 @@ class ApiKey(models.Model):
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ApiKeyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-is_default", "label"]
@@ -242,6 +250,23 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def is_usable(self) -> bool:
+        """The rule of ApiKeyQuerySet.usable, for a key in hand."""
+        return self.unusable_reason is None
+
+    @property
+    def unusable_reason(self) -> str | None:
+        if self.revoked_at is not None:
+            return "That API key was revoked. Choose another key."
+        if self.status == self.Status.INVALID:
+            detail = f" ({self.status_detail})" if self.status_detail else ""
+            return (
+                f"Kinovi refused that API key{detail}. Update it on the Keys page or choose "
+                "another."
+            )
+        return None
 
 
 class AuditEntry(models.Model):

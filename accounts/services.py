@@ -10,10 +10,12 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+import kinovi
 from accounts.models import (
     ApiKey,
     Invitation,
@@ -24,6 +26,7 @@ from accounts.models import (
     hash_token,
     log_action,
 )
+from sandbox import services as sandbox_services
 
 logger = logging.getLogger(__name__)
 
@@ -120,17 +123,10 @@ def rename_workspace(*, membership: Membership, name: str) -> Workspace:
 
 @transaction.atomic
 def delete_workspace(*, membership: Membership) -> None:
-    from generations.models import Generation
-
     _require(membership, "can_delete_workspace", "Only owners can delete a workspace.")
     workspace = Workspace.objects.select_for_update().get(pk=membership.workspace_id)
     if workspace.is_personal:
         raise AccountError("Your personal workspace cannot be deleted.")
-    if Generation.objects.filter(workspace=workspace).exists():
-        raise AccountError(
-            "This workspace has videos and a credit history, so it cannot be deleted. "
-            "Remove its members and revoke its keys instead."
-        )
     log_action(
         actor=membership.user,
         action="workspace.deleted",
@@ -138,7 +134,14 @@ def delete_workspace(*, membership: Membership) -> None:
         target=workspace.name,
         workspace_id=workspace.pk,
     )
-    workspace.delete()
+    try:
+        workspace.delete()
+    except ProtectedError:
+        # Its videos and ledger point at it with protecting foreign keys: the history stays.
+        raise AccountError(
+            "This workspace has videos and a credit history, so it cannot be deleted. "
+            "Remove its members and revoke its keys instead."
+        ) from None
 
 
 def _owner_count(workspace_id: int) -> int:
@@ -390,8 +393,6 @@ def verify_key(secret: str) -> tuple[str, str]:
     means Kinovi accepted the key and only disliked the id; anything else (no answer, a
     server error) leaves the key "not yet verified".
     """
-    from generations import kinovi
-
     client = kinovi.KinoviClient(
         secret,
         connect_timeout=min(settings.KINOVI_CONNECT_TIMEOUT, KEY_CHECK_TIMEOUT),
@@ -452,8 +453,6 @@ def add_sandbox_key(*, actor: Membership) -> ApiKey:
     _require(actor, "can_manage_keys", "Only owners and admins can add API keys.")
     if not settings.KINOVI_SANDBOX:
         raise AccountError("The sandbox is not enabled on this site.")
-    from sandbox import services as sandbox_services
-
     secret = sandbox_services.create_account(label=f"{actor.workspace.name} ({actor.user.email})")
     return _store_key(
         actor=actor,
@@ -528,7 +527,7 @@ def set_default_key(*, actor: Membership, key: ApiKey) -> ApiKey:
     key = _locked_key(actor, key, "change")
     if key.revoked_at is not None:
         raise AccountError("A revoked key cannot be the default.")
-    if key.status == ApiKey.Status.INVALID:
+    if not key.is_usable:
         raise AccountError("Kinovi rejected this key, so it cannot be the default.")
     if key.is_default:
         return key

@@ -5,7 +5,7 @@ Usage:  .venv/bin/python bench/job_results.py [--runs 5] [--jobs 40] [--kept 100
 With `save_limit: N > 0`, django-q2 runs, after every job, SELECT ... FOR UPDATE over every
 kept success row (to delete one when N are kept): a read of N rows and a lock that makes all
 workers of all clusters wait for each other. With `save_limit: 0` it only inserts the row; our
-sweeper prunes old rows in batches (generations.tasks.prune_job_results). This calls
+sweeper prunes old rows in batches (generations.ticker.prune_job_results). This calls
 django_q.monitor.save_task (what a cluster's monitor runs per job) on a table holding
 `--kept` success rows, alternating both settings, `--jobs` saves per run; medians of `--runs`.
 Baseline: one INSERT of a similar row with the ORM (what saving can cost at least).

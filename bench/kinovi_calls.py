@@ -139,7 +139,7 @@ def sample_client(secret: str, item, *, scale: float, out: list, planner: Planne
     """The vendor's sample: createTask, then recordInfo every 2 s until done."""
     from django.db import connection
 
-    from generations import kinovi
+    import kinovi
     from sandbox.models import SandboxTask
 
     model, duration, upscale, length = item
@@ -177,7 +177,7 @@ def phase(*, callbacks: bool, scale: float, repeat: int, workdir: Path) -> dict:
 
     from accounts.models import ApiKey, Membership, Role, Workspace
     from accounts.services import create_user
-    from generations import services, tasks
+    from generations import queue, services
     from generations.models import TERMINAL_STATUSES, Generation, StatusEvent
     from sandbox import services as sandbox
     from sandbox.models import SandboxTask
@@ -219,7 +219,7 @@ def phase(*, callbacks: bool, scale: float, repeat: int, workdir: Path) -> dict:
         ),
     ):
         planner.start()
-        tasks.start_ticker()
+        queue.start_ticker()
         generations = [
             services.submit(
                 membership=membership,

@@ -241,10 +241,10 @@ def build_world(
     from django.utils import timezone
 
     from accounts.models import ApiKey, Membership, Role, Workspace
+    from accounts.models import hash_token as hash_callback_token
     from accounts.services import create_user
     from generations import pricing
     from generations.models import CreditEntry, Generation, Price, Status
-    from generations.services import hash_callback_token
     from sandbox import services as sandbox
     from sandbox.media import ensure_rendered, media_dir
     from sandbox.models import SandboxAccount, SandboxTask, hash_key

@@ -1,7 +1,7 @@
 """Bench only: `manage.py qcluster` with the poll path timed (due, claimed, started) to a file.
 
 Run as `python -m bench.probe <file> [<poll batch> <poll threads>]` with the cluster's
-environment (the optional pair overrides generations.tasks.POLL_BATCH and POLL_THREADS, so
+environment (the optional pair overrides generations.queue.POLL_BATCH and tracking.POLL_THREADS, so
 one invocation can compare them). The ticker's claim_due_polls and each poll's recordInfo
 call are wrapped before django-q2 forks its workers; behaviour is unchanged, each claim and
 each poll's start is appended as a line:
@@ -24,10 +24,10 @@ def _append(path: str, text: str) -> None:
 def install(path: str) -> None:
     from django.utils import timezone
 
-    from generations import lifecycle, tasks
+    from generations import lifecycle, tracking
     from generations.models import Generation
 
-    claim, ask = tasks.claim_due_polls, tasks._ask
+    claim, ask = tracking.claim_due_polls, tracking._ask
 
     def claim_due_polls(limit: int = 200) -> list[int]:
         due = dict(
@@ -50,8 +50,8 @@ def install(path: str) -> None:
         _append(path, f"start {generation.pk} {time.time()}\n")
         return ask(generation, *args, **kwargs)
 
-    tasks.claim_due_polls = claim_due_polls
-    tasks._ask = _ask
+    tracking.claim_due_polls = claim_due_polls
+    tracking._ask = _ask
 
 
 if __name__ == "__main__":
@@ -61,9 +61,9 @@ if __name__ == "__main__":
     django.setup()
     install(sys.argv[1])
     if len(sys.argv) > 2:
-        from generations import tasks
+        from generations import queue, tracking
 
-        tasks.POLL_BATCH, tasks.POLL_THREADS = int(sys.argv[2]), int(sys.argv[3])
+        queue.POLL_BATCH, tracking.POLL_THREADS = int(sys.argv[2]), int(sys.argv[3])
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["manage.py", "qcluster"])

@@ -16,7 +16,7 @@ closes are reported with their age (the lag they at least have). At scale s, N g
 ask for polls as fast as N / s would at real time. The smallest count is the baseline for
 the ratios. Medians over `--runs`.
 
-`--configs` lists poll job shapes as <batch>x<threads> (generations.tasks.POLL_BATCH and
+`--configs` lists poll job shapes as <batch>x<threads> (generations.queue.POLL_BATCH and
 POLL_THREADS), measured side by side in each run: 1x1 is one recordInfo per job, as polls
 were before batching; the project's own setting is the last one.
 """
@@ -158,7 +158,7 @@ def one(
     from django.conf import settings
     from django.utils import timezone
 
-    from generations import lifecycle, tasks
+    from generations import lifecycle, queue
     from generations.models import Generation
 
     settings.KINOVI_POLL_TIME_SCALE = scale
@@ -186,7 +186,7 @@ def one(
             command=[loadkit.PYTHON, "-m", "bench.probe", str(probe), batch, threads],
         ),
     ):
-        tasks.start_ticker()
+        queue.start_ticker()
         end = first_due + window
         while time.time() < end:
             time.sleep(0.5)
@@ -285,9 +285,9 @@ def main() -> None:
     template.width, template.height = 640, 360
     media = list(ensure_rendered(template))
 
-    from generations import tasks
+    from generations import queue, tracking
 
-    configs = (args.configs or f"1x1,{tasks.POLL_BATCH}x{tasks.POLL_THREADS}").split(",")
+    configs = (args.configs or f"1x1,{queue.POLL_BATCH}x{tracking.POLL_THREADS}").split(",")
     counts = [int(c) for c in args.counts.split(",")]
     results: dict[tuple[str, int], list[dict]] = {}
     for n in range(args.runs):

@@ -1,24 +1,30 @@
-"""Workspace budgets: the settings page, the one service that changes budgets and caps, and the
-80% / 100% warning e-mails (sent once per month per workspace and threshold)."""
+"""Every budget figure and change: what a month is, what it has spent, what a new video may
+cost, the one service that changes budgets and caps, and the 80% / 100% warning e-mails.
 
+A month is a calendar month in the site's time zone (TIME_ZONE), the same for everyone
+whatever zone their pages show, and a video belongs to the month it was made in: what a month
+has spent is the estimates of its videos not yet reserved at Kinovi (HELD_STATUSES) plus the
+ledger rows of its other videos (reserve, capture correction, refund; signed, spending
+negative). The usage page, the header, the budget page, the warnings and the submission check
+all read `month_ledger` and `spent`, so they agree about every month.
+"""
+
+import calendar
+import datetime
 import logging
+from dataclasses import dataclass
 from types import EllipsisType
 
-from django import forms
 from django.conf import settings
-from django.contrib import messages
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Sum
-from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import workspace_required
 from accounts.models import Membership, Role, Workspace, log_action
-from generations import services
-from generations.models import BudgetWarning, CreditEntry, Generation
+from generations.models import HELD_STATUSES, BudgetWarning, CreditEntry, Generation
 
 logger = logging.getLogger(__name__)
 
@@ -31,32 +37,156 @@ class BudgetError(Exception):
     """A refused budget change, with a message fit to show the user."""
 
 
-def spent_by_member(*, workspace) -> dict[int, int]:
-    """`services.spent_this_month(workspace=, user=)` for every member at once (two GROUP BY
-    queries instead of two per member); a test holds the two definitions together."""
-    this_month = Generation.objects.filter(
-        workspace=workspace, created_at__gte=services.month_start()
+# --- months and what they spent ---------------------------------------------------------------
+
+
+def month_of(moment: datetime.datetime | None = None) -> datetime.date:
+    """The first day of the month `moment` (default: now) falls in, in the site's time zone."""
+    moment = moment or timezone.now()
+    return timezone.localtime(moment, timezone.get_default_timezone()).date().replace(day=1)
+
+
+def month_bounds(month: datetime.date) -> tuple[datetime.datetime, datetime.datetime, int]:
+    """[start, end) of the month that begins on `month`, and its number of days."""
+    zone = timezone.get_default_timezone()
+    days = calendar.monthrange(month.year, month.month)[1]
+    start = datetime.datetime.combine(month, datetime.time.min, tzinfo=zone)
+    end = datetime.datetime.combine(
+        month + datetime.timedelta(days=days), datetime.time.min, tzinfo=zone
     )
+    return start, end, days
+
+
+def month_generations(workspace, month: datetime.date | None = None):
+    """The workspace's videos made in `month` (default: this month)."""
+    start, end, _ = month_bounds(month or month_of())
+    return Generation.objects.filter(workspace=workspace, created_at__gte=start, created_at__lt=end)
+
+
+def month_ledger(workspace, month: datetime.date | None = None):
+    """The ledger rows of the workspace's videos made in `month` (default: this month)."""
+    return CreditEntry.objects.filter(
+        generation__in=month_generations(workspace, month).values("pk")
+    )
+
+
+def _held(workspace):
+    return month_generations(workspace).filter(status__in=HELD_STATUSES)
+
+
+def spent(*, workspace, user=None) -> int:
+    """Credits this month's ledger has spent for the workspace (or one member), plus the
+    estimates it holds for videos not yet reserved at Kinovi."""
+    ledger, held = month_ledger(workspace), _held(workspace)
+    if user is not None:
+        ledger, held = ledger.filter(user=user), held.filter(creator=user)
+    moved = ledger.aggregate(total=Sum("credits"))["total"] or 0
+    return (held.aggregate(total=Sum("estimated_credits"))["total"] or 0) - moved
+
+
+def spent_by_member(*, workspace) -> dict[int, int]:
+    """`spent(workspace=, user=)` for every member at once: two GROUP BY queries instead of two
+    per member (a test holds the two together)."""
+    by_user: dict[int, int] = {}
     held = (
-        this_month.filter(status__in=services.HELD_STATUSES)
+        _held(workspace)
         .values("creator_id")
         .order_by()
         .annotate(total=Sum("estimated_credits"))
         .values_list("creator_id", "total")
     )
     moved = (
-        CreditEntry.objects.filter(generation__in=this_month.values("pk"))
-        .values("generation__creator_id")
+        month_ledger(workspace)
+        .values("user_id")
         .order_by()
         .annotate(total=Sum("credits"))
-        .values_list("generation__creator_id", "total")
+        .values_list("user_id", "total")
     )
-    spent: dict[int, int] = {}
     for user_id, total in held:
-        spent[user_id] = spent.get(user_id, 0) + int(total)
+        by_user[user_id] = by_user.get(user_id, 0) + int(total)
     for user_id, total in moved:
-        spent[user_id] = spent.get(user_id, 0) - int(total)
-    return spent
+        by_user[user_id] = by_user.get(user_id, 0) - int(total)
+    return by_user
+
+
+def _percent(used: int, budget: int | None) -> int | None:
+    return int(used * 100 / budget) if budget else None
+
+
+def status(*, workspace: Workspace, membership: Membership | None = None) -> dict:
+    """The month's figures for the header, the new-video page and the budget page.
+
+    `available` is what a new submission may cost right now (None: no limit applies);
+    `binding_limit` says which limit that is.
+    """
+    budget = workspace.monthly_budget_credits
+    used = spent(workspace=workspace)
+    remaining = None if budget is None else max(0, budget - used)
+    figures = {
+        "budget": budget,
+        "used": used,
+        "remaining": remaining,
+        "percent": _percent(used, budget),
+        "member_cap": None,
+        "member_used": None,
+        "member_remaining": None,
+        "member_percent": None,
+        "available": remaining,
+    }
+    if membership is not None and membership.monthly_cap_credits is not None:
+        cap = membership.monthly_cap_credits
+        member_used = spent(workspace=workspace, user=membership.user_id)
+        member_remaining = max(0, cap - member_used)
+        figures.update(
+            member_cap=cap,
+            member_used=member_used,
+            member_remaining=member_remaining,
+            member_percent=_percent(member_used, cap),
+        )
+        if remaining is None or member_remaining < remaining:
+            figures["available"] = member_remaining
+    return figures
+
+
+def binding_limit(figures: dict) -> str | None:
+    """Which limit `available` comes from: "cap" (the member's), "budget" (the workspace's)."""
+    if figures["available"] is None:
+        return None
+    return "budget" if figures["available"] == figures["remaining"] else "cap"
+
+
+@dataclass(frozen=True)
+class OverBudget(Exception):
+    """A cost the month's limits refuse; `message` names the limit that applies."""
+
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def check(*, workspace: Workspace, membership: Membership, cost: int) -> None:
+    """Raises OverBudget if `cost` would take the workspace or the member over the month's
+    limit. The caller holds the workspace's row lock (services.submit_batch)."""
+    figures = status(workspace=workspace, membership=membership)
+    if figures["available"] is None or cost <= figures["available"]:
+        return
+    raise OverBudget(refusal_message(figures, cost))
+
+
+def refusal_message(figures: dict, cost: int) -> str:
+    """The one way the studio says which limit a cost breaks (preview and refusal alike)."""
+    if binding_limit(figures) == "cap":
+        return (
+            f"This costs {cost} credits but only {figures['member_remaining']} of your "
+            f"{figures['member_cap']}-credit monthly cap in this workspace are left. Nothing "
+            "was sent."
+        )
+    return (
+        f"This costs {cost} credits but only {figures['remaining']} of the workspace's "
+        f"{figures['budget']}-credit monthly budget are left. Nothing was sent. Ask an owner "
+        "or admin to raise the budget, or choose a shorter or cheaper video."
+    )
 
 
 def _check_amount(value, what: str) -> int | None:
@@ -142,10 +272,6 @@ def _warn_now(workspace: Workspace) -> None:
 # --- warnings -------------------------------------------------------------------------------
 
 
-def _month_start():
-    return timezone.localdate().replace(day=1)
-
-
 def crossed_thresholds(*, used: int, budget: int | None) -> list[int]:
     if budget is None or used <= 0:
         return []
@@ -161,11 +287,11 @@ def check_budget_warnings(*, workspace: Workspace) -> list[int]:
     """
     workspace = Workspace.objects.get(pk=workspace.pk)
     budget = workspace.monthly_budget_credits
-    used = services.spent_this_month(workspace=workspace)
+    used = spent(workspace=workspace)
     crossed = crossed_thresholds(used=used, budget=budget)
     if not crossed:
         return []
-    month = _month_start()
+    month = month_of()
     already = set(
         BudgetWarning.objects.filter(workspace=workspace, month=month).values_list(
             "threshold", flat=True
@@ -226,7 +352,7 @@ def _send_warning(workspace, threshold: int, used: int, budget: int, owners: lis
 def send_due_budget_warnings() -> int:
     """The 5-minute sweep: check every workspace with a budget not yet fully warned this month."""
     fully_warned = BudgetWarning.objects.filter(
-        workspace=OuterRef("pk"), month=_month_start(), threshold=max(THRESHOLDS)
+        workspace=OuterRef("pk"), month=month_of(), threshold=max(THRESHOLDS)
     )
     sent = 0
     for workspace in Workspace.objects.filter(monthly_budget_credits__isnull=False).exclude(
@@ -238,83 +364,3 @@ def send_due_budget_warnings() -> int:
         except Exception:
             logger.exception("budget warning not sent", extra={"workspace_id": workspace.pk})
     return sent
-
-
-# --- the page -------------------------------------------------------------------------------
-
-
-class BudgetForm(forms.Form):
-    monthly_budget_credits = forms.IntegerField(
-        label="Monthly budget (credits)",
-        required=False,
-        min_value=0,
-        max_value=MAX_CREDITS,
-        help_text="Leave empty for no budget. Warnings are e-mailed to owners at 80% and 100%.",
-    )
-
-    def __init__(self, *args, memberships, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.memberships = memberships
-        for membership in memberships:
-            self.fields[f"cap_{membership.pk}"] = forms.IntegerField(
-                label=f"Cap for {membership.user.email}",
-                required=False,
-                min_value=0,
-                max_value=MAX_CREDITS,
-                initial=membership.monthly_cap_credits,
-            )
-
-    def cap_fields(self):
-        return [(m, self[f"cap_{m.pk}"]) for m in self.memberships]
-
-    def caps(self) -> dict[int, int | None]:
-        return {m.pk: self.cleaned_data[f"cap_{m.pk}"] for m in self.memberships}
-
-
-@workspace_required("can_manage_budget")
-def budget_settings(request):
-    workspace = request.workspace
-    memberships = list(
-        Membership.objects.filter(workspace=workspace)
-        .select_related("user")
-        .order_by("user__email")
-    )
-    form = BudgetForm(
-        request.POST or None,
-        memberships=memberships,
-        initial={"monthly_budget_credits": workspace.monthly_budget_credits},
-    )
-    if request.method == "POST" and form.is_valid():
-        try:
-            update_budget(
-                actor=request.user,
-                workspace=workspace,
-                monthly_budget_credits=form.cleaned_data["monthly_budget_credits"],
-                member_caps=form.caps(),
-            )
-        except BudgetError as refused:
-            form.add_error(None, str(refused))
-        else:
-            messages.success(request, "Budget saved.")
-            return redirect("workspace_budget")
-    used = services.spent_this_month(workspace=workspace)
-    by_user = spent_by_member(workspace=workspace)
-    budget = workspace.monthly_budget_credits
-    rows = [
-        {
-            "membership": m,
-            "field": form[f"cap_{m.pk}"],
-            "spent": by_user.get(m.user_id, 0),
-        }
-        for m in memberships
-    ]
-    context = {
-        "form": form,
-        "rows": rows,
-        "used": used,
-        "budget": budget,
-        "percent": (used * 100 // budget) if budget else None,
-        "crossed": crossed_thresholds(used=used, budget=budget),
-        "month": _month_start(),
-    }
-    return render(request, "generations/budget.html", context, status=400 if form.errors else 200)

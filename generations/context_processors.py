@@ -3,7 +3,7 @@
 from django.utils.functional import SimpleLazyObject
 
 from accounts.access import current_membership
-from generations import services
+from generations import budget
 
 
 def usage(request):
@@ -14,7 +14,7 @@ def usage(request):
         membership = current_membership(request)
         if membership is None:
             return None
-        return services.budget_status(workspace=membership.workspace, membership=membership)
+        return budget.status(workspace=membership.workspace, membership=membership)
 
     # Lazy: only pages that render the header pay for the query.
     return {"header_usage": SimpleLazyObject(status)}

@@ -1,5 +1,6 @@
 """What went wrong with a generation, in plain words, and what the user can do about it."""
 
+from generations import vendor
 from generations.models import Status
 
 # What went wrong, in plain words, and what to do about it. Keyed by what the lifecycle stores.
@@ -44,8 +45,9 @@ PROBLEMS = {
     "unknown": (
         "We never got Kinovi's answer to the request",
         "The request may or may not have reached Kinovi (and may have been charged), so it is "
-        "not resent automatically. If Kinovi's callback arrives it resolves itself; otherwise "
-        "re-check now, or retry if you accept the risk of paying twice.",
+        "not resent automatically, and its estimate stays reserved against the budget. If "
+        "Kinovi's callback arrives it resolves itself; an operator can also resolve it with the "
+        "task id from Kinovi's dashboard. Retry if you accept the risk of paying twice.",
     ),
     "stalled": (
         "Kinovi has not finished this video within its usual window",
@@ -54,39 +56,38 @@ PROBLEMS = {
 }
 
 
-def explain_problem(generation, last_event=None) -> dict | None:
-    """The one mapping from a generation's error to words a user can act on."""
-    status = generation.status
-    code = (generation.error_code or "").lower()
-    message = (generation.error_message or "").lower()
-    kind = None
-    if status == Status.STALLED:
-        kind = "stalled"
-    elif status == Status.UNKNOWN:
-        kind = "unknown"
-    elif status == Status.REJECTED:
-        if code == "402" or "credit" in code:
-            kind = "credits"
-        elif code in {"401", "403"} or "key" in message:
-            kind = "key"
-        elif code == "400":
-            kind = "invalid"
-        elif code == "429":
-            kind = "concurrency"
-        elif code == "unreachable":
-            kind = "unreachable"
-        else:
-            kind = "failed"
-    elif status == Status.FAIL:
-        if code == "2038" or "moderation" in code or "violat" in message:
-            kind = "moderation"
-        elif code.startswith("5") or "server" in code or "server" in message:
-            kind = "server"
-        else:
-            kind = "failed"
-    elif status == Status.QUEUED and last_event is not None and "429" in last_event.detail:
+# The stored error code of a rejected generation (vendor.py writes them) → a kind above.
+REJECTED_KINDS = {
+    vendor.NO_CREDITS: "credits",
+    vendor.KEY_REFUSED: "key",
+    vendor.NO_API_ACCESS: "key",
+    vendor.KEY_UNREADABLE: "key",
+    vendor.INVALID: "invalid",
+    vendor.UNREACHABLE: "unreachable",
+}
+# Kinovi's own failure codes (recordInfo's error.code) that mean something to the user.
+MODERATION_CODES = {"2038"}
+
+
+def _kind(generation) -> str | None:
+    status, code = generation.status, generation.error_code or ""
+    if status in (Status.STALLED, Status.UNKNOWN):
+        return status
+    if status == Status.REJECTED:
+        return REJECTED_KINDS.get(code, "failed")
+    if status == Status.FAIL:
+        if code in MODERATION_CODES:
+            return "moderation"
+        return "server" if code.startswith("5") else "failed"
+    if status == Status.QUEUED and code == vendor.CONCURRENCY:
         # Backed off after a 429: waiting for a slot, nothing wrong with the video itself.
-        kind = "concurrency"
+        return "concurrency"
+    return None
+
+
+def explain_problem(generation) -> dict | None:
+    """The one mapping from a generation's stored error code to words a user can act on."""
+    kind = _kind(generation)
     if kind is None:
         return None
     title, advice = PROBLEMS[kind]

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import ApiKey, Membership
+from generations.budget import MAX_CREDITS
 from generations.models import (
     MAX_DURATION,
     MAX_PROMPT_LENGTH,
@@ -16,8 +17,7 @@ from generations.models import (
     Model,
     Status,
 )
-
-MAX_BATCH = 20
+from generations.services import MAX_BATCH
 
 # One line per model for the choice cards; the prices come from the price table.
 MODEL_NOTES = {
@@ -31,11 +31,9 @@ MODE_NOTES = {
 
 
 def usable_keys(workspace):
-    """Keys a member may generate with: not revoked, not known to be invalid."""
+    """Keys a member may generate with (ApiKeyQuerySet.usable), the default first."""
     return (
-        ApiKey.objects.filter(workspace=workspace, revoked_at__isnull=True)
-        .exclude(status=ApiKey.Status.INVALID)
-        .order_by("-is_default", "label", "pk")
+        ApiKey.objects.usable().filter(workspace=workspace).order_by("-is_default", "label", "pk")
     )
 
 
@@ -320,3 +318,31 @@ class MonthForm(forms.Form):
         if value.year < 2000 or value.year > 2100:
             raise ValidationError("Choose a month between 2000 and 2100.")
         return value
+
+
+class BudgetForm(forms.Form):
+    monthly_budget_credits = forms.IntegerField(
+        label="Monthly budget (credits)",
+        required=False,
+        min_value=0,
+        max_value=MAX_CREDITS,
+        help_text="Leave empty for no budget. Warnings are e-mailed to owners at 80% and 100%.",
+    )
+
+    def __init__(self, *args, memberships, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.memberships = memberships
+        for membership in memberships:
+            self.fields[f"cap_{membership.pk}"] = forms.IntegerField(
+                label=f"Cap for {membership.user.email}",
+                required=False,
+                min_value=0,
+                max_value=MAX_CREDITS,
+                initial=membership.monthly_cap_credits,
+            )
+
+    def cap_fields(self):
+        return [(m, self[f"cap_{m.pk}"]) for m in self.memberships]
+
+    def caps(self) -> dict[int, int | None]:
+        return {m.pk: self.cleaned_data[f"cap_{m.pk}"] for m in self.memberships}

@@ -14,14 +14,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from generations import notifications, polling
-from generations.kinovi import TaskInfo
 from generations.models import (
+    NOTIFY_STATUSES,
+    POLLABLE_STATUSES,
+    RESERVED_STATUSES,
     TERMINAL_STATUSES,
     CreditEntry,
     Generation,
     Status,
     StatusEvent,
 )
+from kinovi import TaskInfo, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +41,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.UNKNOWN: frozenset({S.WAITING, S.GENERATING, S.SUCCESS, S.FAIL, S.REJECTED}),
     S.STALLED: frozenset({S.GENERATING, S.SUCCESS, S.FAIL}),
 }
-# Statuses in which Kinovi holds (or may hold) the estimate: the reserve row exists.
-RESERVED_STATUSES = frozenset({S.WAITING, S.GENERATING, S.SUCCESS, S.FAIL, S.UNKNOWN, S.STALLED})
-# Kinovi's task statuses, as recordInfo reports them.
+# Kinovi's task statuses, as recordInfo reports them, and ours for each.
 VENDOR_STATUSES = {
-    "waiting": S.WAITING,
-    "generating": S.GENERATING,
-    "success": S.SUCCESS,
-    "fail": S.FAIL,
+    TaskStatus.WAITING: S.WAITING,
+    TaskStatus.GENERATING: S.GENERATING,
+    TaskStatus.SUCCESS: S.SUCCESS,
+    TaskStatus.FAIL: S.FAIL,
 }
-POLLABLE_STATUSES = frozenset({S.WAITING, S.GENERATING, S.STALLED})
 
 
 class _Unset:
@@ -92,28 +92,11 @@ def apply_status(
         generation = Generation.objects.select_for_update().get(pk=generation_id)
         from_status = generation.status
         now = timezone.now()
-        refused = ""
-        if expect is not None and from_status != expect:
-            refused = f"expected {expect}, found {from_status}"
-        elif task_id and generation.task_id and generation.task_id != task_id:
-            refused = f"task {task_id} is not this generation's task"
-        elif status == from_status:
-            refused = "no change"
-        elif status not in ALLOWED.get(from_status, frozenset()):
-            refused = f"{from_status} cannot become {status}"
-
+        refused = _refusal(generation, status, expect=expect, task_id=task_id)
         changed = not refused
         update: set[str] = set()
         if changed:
-            generation.status = status
-            update.add("status")
-            if task_id and not generation.task_id:
-                generation.task_id = task_id
-                update.add("task_id")
-            for name, value in (fields or {}).items():
-                setattr(generation, name, value)
-                update.add(name)
-            update |= _record_times(generation, from_status, now)
+            update |= _change(generation, status, now, task_id=task_id, fields=fields or {})
             if error_code or error_message or error_detail:
                 generation.error_code = error_code[:50]
                 generation.error_message = error_message
@@ -121,42 +104,75 @@ def apply_status(
                 update |= {"error_code", "error_message", "error_detail"}
         if info is not None and (changed or generation.status in POLLABLE_STATUSES):
             update |= _store_info(generation, info)
-
-        if generation.status in TERMINAL_STATUSES:
-            generation.next_poll_at = None
-            if generation.confirmed_at is None:
-                # Decided locally (rejected, canceled) or read from recordInfo: either way
-                # nothing more is expected, and the callback URL stops working.
-                generation.confirmed_at = now
-                update.add("confirmed_at")
-        elif next_poll_at is not UNSET:
-            generation.next_poll_at = next_poll_at
-        elif generation.status in POLLABLE_STATUSES and generation.task_id:
-            generation.next_poll_at = polling.next_poll_at(generation, now)
-        update.add("next_poll_at")
+        update |= _schedule(generation, now, next_poll_at)
         generation.save(update_fields=sorted(update))
-
         if changed:
-            StatusEvent.objects.create(
-                generation=generation,
-                from_status=from_status,
-                to_status=status,
-                source=source,
-                detail=detail[:500],
-                created_at=now,
-            )
-            _write_ledger(generation, now)
-            logger.info(
-                "generation %s: %s -> %s (%s)", generation.public_id, from_status, status, source
-            )
-            if status in notifications.NOTIFY_STATUSES:
-                # Terminal states are never left, so this runs once per generation. robust: a
-                # failure there is logged, never raised into whoever applied the status (a
-                # poll, a webhook confirmation, an operator).
-                transaction.on_commit(
-                    lambda pk=generation.pk: notifications.finished(pk), robust=True
-                )
+            _record(generation, from_status, source, detail, now)
         return Outcome(generation, changed, from_status, refused)
+
+
+def _refusal(generation: Generation, status: str, *, expect, task_id) -> str:
+    """Why `status` may not be applied now ("" when it may)."""
+    from_status = generation.status
+    if expect is not None and from_status != expect:
+        return f"expected {expect}, found {from_status}"
+    if task_id and generation.task_id and generation.task_id != task_id:
+        return f"task {task_id} is not this generation's task"
+    if status == from_status:
+        return "no change"
+    if status not in ALLOWED.get(from_status, frozenset()):
+        return f"{from_status} cannot become {status}"
+    return ""
+
+
+def _change(generation: Generation, status: str, now, *, task_id, fields: dict) -> set[str]:
+    from_status = generation.status
+    generation.status = status
+    update = {"status"}
+    if task_id and not generation.task_id:
+        generation.task_id = task_id
+        update.add("task_id")
+    for name, value in fields.items():
+        setattr(generation, name, value)
+        update.add(name)
+    return update | _record_times(generation, from_status, now)
+
+
+def _schedule(generation: Generation, now, next_poll_at) -> set[str]:
+    """The next poll (none once terminal), and the confirmation that ends the callback URL."""
+    update = {"next_poll_at"}
+    if generation.status in TERMINAL_STATUSES:
+        generation.next_poll_at = None
+        if generation.confirmed_at is None:
+            # Decided locally (rejected, canceled) or read from recordInfo: either way
+            # nothing more is expected, and the callback URL stops working.
+            generation.confirmed_at = now
+            update.add("confirmed_at")
+    elif next_poll_at is not UNSET:
+        generation.next_poll_at = next_poll_at
+    elif generation.status in POLLABLE_STATUSES and generation.task_id:
+        generation.next_poll_at = polling.next_poll_at(generation, now)
+    return update
+
+
+def _record(generation: Generation, from_status: str, source: str, detail: str, now) -> None:
+    """The event row, the ledger rows and the e-mail of a transition that happened."""
+    status = generation.status
+    StatusEvent.objects.create(
+        generation=generation,
+        from_status=from_status,
+        to_status=status,
+        source=source,
+        detail=detail[:500],
+        created_at=now,
+    )
+    _write_ledger(generation, now)
+    logger.info("generation %s: %s -> %s (%s)", generation.public_id, from_status, status, source)
+    if status in NOTIFY_STATUSES:
+        # Terminal states are never left, so this runs once per generation. robust: a failure
+        # there is logged, never raised into whoever applied the status (a poll, a webhook
+        # confirmation, an operator).
+        transaction.on_commit(lambda pk=generation.pk: notifications.finished(pk), robust=True)
 
 
 def apply_info(

@@ -5,34 +5,18 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import DecimalField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from accounts.models import ApiKey, Workspace
-
-
-class Model(models.TextChoices):
-    STANDARD = "seedance-20", "Seedance 2.0 (standard)"
-    FAST = "seedance2-fast", "Seedance 2.0 Fast"
-
-
-class AspectRatio(models.TextChoices):
-    WIDE = "16:9", "16:9 landscape"
-    TALL = "9:16", "9:16 portrait"
-    SQUARE = "1:1", "1:1 square"
-    PORTRAIT = "3:4", "3:4 portrait"
-    CLASSIC = "4:3", "4:3 classic"
-    CINEMA = "21:9", "21:9 cinema"
-
-
-class Mode(models.TextChoices):
-    KEYFRAME = "keyframe", "Keyframe"
-    REFERENCE = "reference", "Omni Reference"
-
-
-MIN_DURATION = 4
-MAX_DURATION = 15
-MAX_PROMPT_LENGTH = 4000
+from kinovi.schema import (  # noqa: F401 - the vocabulary, re-exported for the app
+    MAX_DURATION,
+    MAX_PROMPT_LENGTH,
+    MIN_DURATION,
+    AspectRatio,
+    Mode,
+    Model,
+)
 
 
 class Status(models.TextChoices):
@@ -48,13 +32,38 @@ class Status(models.TextChoices):
     CANCELED = "canceled", "Canceled"
 
 
-TERMINAL_STATUSES = frozenset({Status.SUCCESS, Status.FAIL, Status.REJECTED, Status.CANCELED})
-# Endings the creator is e-mailed about (notifications.py); canceling is their own act. A
-# tuple in this order: the partial index below is declared with it, as migration 0009 has it.
-NOTIFY_STATUSES = (Status.SUCCESS, Status.FAIL, Status.REJECTED)
-# Submitted to Kinovi and not yet finished: these hold one of the key's concurrency slots.
-IN_FLIGHT_STATUSES = frozenset(
-    {Status.SUBMITTING, Status.WAITING, Status.GENERATING, Status.UNKNOWN, Status.STALLED}
+# Every group of statuses the project acts on, named once: services, jobs, views, templates
+# (through the Generation properties below) and the partial indexes all read these. Tuples
+# keep the order the indexes were declared with in their migrations.
+S = Status
+TERMINAL_STATUSES = frozenset({S.SUCCESS, S.FAIL, S.REJECTED, S.CANCELED})
+# Endings the creator is e-mailed about (notifications.py); canceling is their own act.
+NOTIFY_STATUSES = (S.SUCCESS, S.FAIL, S.REJECTED)
+# Saved here but not yet reserved at Kinovi: the budget holds their estimate.
+HELD_STATUSES = (S.QUEUED, S.SUBMITTING)
+# Moving on by itself right now: pages refresh it often; retry and hide wait for its end.
+ON_ITS_WAY_STATUSES = (S.QUEUED, S.SUBMITTING, S.WAITING, S.GENERATING)
+# Submitted to Kinovi and not finished.
+IN_FLIGHT_STATUSES = (S.SUBMITTING, S.WAITING, S.GENERATING, S.UNKNOWN, S.STALLED)
+# Not finished at all: the dispatcher's and the poller's rows.
+UNFINISHED_STATUSES = (S.QUEUED, *IN_FLIGHT_STATUSES)
+# Surely running at Kinovi: each holds one of its key's concurrency slots.
+SLOT_STATUSES = (S.SUBMITTING, S.WAITING, S.GENERATING)
+# Maybe running at Kinovi: they hold a slot for the vendor's window only (slots.py).
+DOUBTFUL_STATUSES = (S.UNKNOWN, S.STALLED)
+# Have a task id worth asking recordInfo about.
+POLLABLE_STATUSES = frozenset({S.WAITING, S.GENERATING, S.STALLED})
+# Kinovi holds (or may hold) the estimate: the reserve row exists.
+RESERVED_STATUSES = frozenset({S.WAITING, S.GENERATING, S.SUCCESS, S.FAIL, S.UNKNOWN, S.STALLED})
+# Ended without a charge (a failure is refunded in full).
+UNCHARGED_STATUSES = frozenset({S.FAIL, S.REJECTED, S.CANCELED})
+
+VIEWER_REFUSAL = "Viewers can look but not generate. Ask an owner or admin for the member role."
+UNKNOWN_WITHOUT_TASK = (
+    "Kinovi never answered the request that creates this video, so we do not know its task id "
+    "and Kinovi has no way to look it up by anything else. Only a callback from Kinovi or an "
+    "operator (with the task id from Kinovi's dashboard) can resolve it. It is never "
+    "resubmitted automatically, to avoid paying twice."
 )
 
 
@@ -88,7 +97,8 @@ class Price(models.Model):
 
 class Generation(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="generations")
+    # PROTECT: a workspace with videos keeps its history; accounts need not know about them.
+    workspace = models.ForeignKey(Workspace, models.PROTECT, related_name="generations")
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, related_name="generations"
     )
@@ -153,35 +163,24 @@ class Generation(models.Model):
             models.Index(
                 fields=["next_poll_at"],
                 name="gen_due",
-                condition=Q(
-                    status__in=[
-                        "queued",
-                        "submitting",
-                        "waiting",
-                        "generating",
-                        "unknown",
-                        "stalled",
-                    ]
-                ),
+                condition=Q(status__in=list(UNFINISHED_STATUSES)),
             ),
             models.Index(
                 fields=["api_key", "status"],
                 name="gen_key_in_flight",
-                condition=Q(
-                    status__in=["submitting", "waiting", "generating", "unknown", "stalled"]
-                ),
+                condition=Q(status__in=list(IN_FLIGHT_STATUSES)),
             ),
             # The credit report's reconciliation (admin area): successes charged other than
             # estimated, and failures (checked for a refund row), by creation time.
             models.Index(
                 fields=["created_at"],
                 name="gen_charged_differs",
-                condition=Q(status="success", credits_used__isnull=False)
+                condition=Q(status=S.SUCCESS, credits_used__isnull=False)
                 & ~Q(credits_used=models.F("estimated_credits")),
             ),
             # With the id, "failed without a refund" is an index-only scan plus a probe each.
             models.Index(
-                fields=["created_at", "id"], name="gen_failed_ids", condition=Q(status="fail")
+                fields=["created_at", "id"], name="gen_failed_ids", condition=Q(status=S.FAIL)
             ),
             # The sweeper's net for "video finished" e-mails whose job never ran.
             models.Index(
@@ -203,15 +202,89 @@ class Generation(models.Model):
         return self.status in IN_FLIGHT_STATUSES
 
     @property
+    def is_on_its_way(self) -> bool:
+        return self.status in ON_ITS_WAY_STATUSES
+
+    @property
+    def is_doubtful(self) -> bool:
+        """Unknown or stalled: it may or may not be running at Kinovi."""
+        return self.status in DOUBTFUL_STATUSES
+
+    @property
     def estimated_dollars(self) -> Decimal:
         return self.estimated_credits * self.dollars_per_credit
 
     @property
     def charged_credits(self) -> int | None:
         """What Kinovi finally charged: nothing for a failure, creditsUsed for a success."""
-        if self.status in {Status.FAIL, Status.REJECTED, Status.CANCELED}:
+        if self.status in UNCHARGED_STATUSES:
             return 0
         return self.credits_used
+
+    # What a member may do with it. Each `*_refusal` says why not (None: allowed); the services
+    # raise it and the pages offer only what `actions_for` allows, so they cannot disagree.
+
+    def _member_refusal(self, membership) -> str | None:
+        if membership.workspace_id != self.workspace_id:
+            return "That video belongs to another workspace."
+        if not membership.can_generate:
+            return VIEWER_REFUSAL
+        return None
+
+    def _manager_refusal(self, membership) -> str | None:
+        refusal = self._member_refusal(membership)
+        if (
+            refusal is None
+            and self.creator_id != membership.user_id
+            and not membership.can_manage_members
+        ):
+            return "Only its creator or a workspace owner or admin can do that."
+        return refusal
+
+    def retry_refusal(self, membership) -> str | None:
+        refusal = self._member_refusal(membership)
+        if refusal is None and self.is_on_its_way:
+            return "This video is still on its way; wait for it to finish first."
+        return refusal
+
+    def cancel_refusal(self, membership) -> str | None:
+        refusal = self._manager_refusal(membership)
+        if refusal is None and self.status == S.CANCELED:
+            return "It is already canceled."
+        if refusal is None and self.status != S.QUEUED:
+            return "It was already sent to Kinovi, so it can no longer be canceled."
+        return refusal
+
+    def hide_refusal(self, membership) -> str | None:
+        refusal = self._manager_refusal(membership)
+        if refusal is None and self.hidden:
+            return "It is already hidden."
+        if refusal is None and self.status == S.QUEUED:
+            return "This video is waiting to be sent; cancel it instead."
+        if refusal is None and self.is_on_its_way:
+            return "This video is still on its way; it can be hidden once it finishes."
+        return refusal
+
+    def recheck_refusal(self) -> str | None:
+        """Anyone who sees the video may ask Kinovi about it again (it changes nothing else)."""
+        if self.is_terminal:
+            return "This video is finished; there is nothing to re-check."
+        if self.status == S.QUEUED:
+            return "This video has not been sent to Kinovi yet; it is waiting its turn."
+        if not self.task_id and self.status == S.UNKNOWN:
+            return UNKNOWN_WITHOUT_TASK
+        if not self.task_id:
+            return "This video is being sent to Kinovi right now; try again shortly."
+        return None
+
+    def actions_for(self, membership) -> dict[str, bool]:
+        """What the pages offer this member, from the same predicates the services enforce."""
+        return {
+            "retry": self.retry_refusal(membership) is None,
+            "cancel": self.cancel_refusal(membership) is None,
+            "hide": self.hide_refusal(membership) is None,
+            "recheck": membership.can_generate and self.recheck_refusal() is None,
+        }
 
 
 class StatusEvent(models.Model):
@@ -279,6 +352,12 @@ class CreditEntry(models.Model):
     @property
     def dollars(self) -> Decimal:
         return self.credits * self.dollars_per_credit
+
+
+# A ledger row's money, exactly: credits × the dollar price it was written at. Every sum of
+# dollars (usage page, admin totals, credit report) uses this one expression.
+MONEY = DecimalField(max_digits=20, decimal_places=6)
+LEDGER_DOLLARS = ExpressionWrapper(F("credits") * F("dollars_per_credit"), output_field=MONEY)
 
 
 class WebhookDelivery(models.Model):

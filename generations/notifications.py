@@ -26,8 +26,8 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django_q.tasks import async_task
 
+from generations import queue
 from generations.explain import explain_problem
 from generations.models import NOTIFY_STATUSES, Generation
 
@@ -77,7 +77,7 @@ def one_job_for_many():
 
 def _enqueue(generation_ids: list[int]) -> None:
     try:
-        async_task("generations.notifications.send_finished_emails", generation_ids)
+        queue.finished_emails(generation_ids)
     except Exception:
         # Whoever applied the status (a poll, a webhook confirmation, an operator) must not
         # fail because of an e-mail; the sweeper enqueues it later (enqueue_unsent).
@@ -85,7 +85,8 @@ def _enqueue(generation_ids: list[int]) -> None:
 
 
 def send_finished_emails(generation_ids: list[int]) -> int:
-    """The e-mail job: one e-mail per generation that still needs one; how many were sent."""
+    """The e-mail job (tasks.send_finished_emails; jobs queued before it moved there still name
+    this function): one e-mail per generation that still needs one; how many were sent."""
     return sum(send_finished_email(generation_id=pk) for pk in generation_ids)
 
 

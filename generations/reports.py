@@ -20,7 +20,6 @@ from django.db.models import (
     Count,
     DecimalField,
     Exists,
-    ExpressionWrapper,
     F,
     IntegerField,
     OuterRef,
@@ -33,7 +32,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import ApiKey, User, Workspace
-from generations.models import CreditEntry, Generation, Status
+from generations.models import LEDGER_DOLLARS, CreditEntry, Generation, Status
 
 MAX_DAYS = 366
 # Reconciliation lists are for reading; the CSV carries them in full.
@@ -176,7 +175,7 @@ def _sums() -> dict:
         "refunded": Coalesce(Sum("credits", filter=refund), zero),
         "net": Coalesce(Sum("credits"), zero),
         "dollars": Coalesce(
-            Sum(ExpressionWrapper(F("credits") * F("dollars_per_credit"), output_field=_DOLLARS)),
+            Sum(LEDGER_DOLLARS),
             Value(Decimal("0")),
             output_field=_DOLLARS,
         ),
@@ -521,7 +520,7 @@ _GENERATION_COLUMNS = [
 ]
 
 
-def _csv_value(value) -> str:
+def csv_cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -558,7 +557,7 @@ def _write_table(writer, period: Period, table: str) -> None:
         writer.writerow([table, *TOTAL_COLUMNS])
         for row in tables[table]:
             writer.writerow(
-                [_csv_value(row.label)] + [_csv_value(getattr(row, c)) for c in TOTAL_COLUMNS]
+                [csv_cell(row.label)] + [csv_cell(getattr(row, c)) for c in TOTAL_COLUMNS]
             )
     else:
         columns = RECONCILIATION_COLUMNS.get(table, _GENERATION_COLUMNS)
@@ -566,7 +565,7 @@ def _write_table(writer, period: Period, table: str) -> None:
         queryset = reconciliation_querysets(period)[table]
         for obj in queryset.iterator(chunk_size=2000):
             line = _reconciliation_line(table, obj)
-            writer.writerow([_csv_value(line[c]) for c in columns])
+            writer.writerow([csv_cell(line[c]) for c in columns])
 
 
 def generations_csv(queryset) -> str:
@@ -594,7 +593,7 @@ def generations_csv(queryset) -> str:
     for g in queryset.select_related("workspace", "creator", "api_key").iterator(chunk_size=2000):
         writer.writerow(
             [
-                _csv_value(v)
+                csv_cell(v)
                 for v in [
                     g.public_id,
                     g.workspace.name,

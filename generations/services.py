@@ -1,36 +1,27 @@
-"""Operations on generations (submit, batch, retry, cancel, re-check, hide) and the budget figures.
+"""What people and operators do with generations: submit, batch, retry, cancel, re-check, hide,
+and resolve an unknown outcome.
 
 Each operation is a keyword-only function that refuses a bad request with `SubmissionRefused`
 or `ActionRefused` carrying a message fit to show the user, and changes nothing when it does.
-
-Budget ("spent this month"): the generations created this calendar month (UTC) count with
-  - their estimate while queued or submitting (nothing reserved at Kinovi yet, but it will be),
-  - minus the sum of their ledger rows otherwise (reserve − capture correction + refund):
-    an in-flight or unknown one counts its estimate, a success what Kinovi charged, a failure,
-    a rejection or a cancellation nothing.
-The check and the new rows happen under a row lock on the workspace, so concurrent
-submissions are serialized and cannot overdraw.
+Who may do what is decided by the Generation's predicates (models.py), which the pages read
+too; the budget by budget.py.
 """
 
 import uuid
-from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
-from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiKey, Membership, Workspace, hash_token
-from generations import pricing
-from generations.lifecycle import POLLABLE_STATUSES, apply_status
+import kinovi
+from accounts.models import ApiKey, Membership, Workspace
+from generations import budget, deliveries, lifecycle, pricing, queue, vendor
 from generations.models import (
-    IN_FLIGHT_STATUSES,
     MAX_DURATION,
     MAX_PROMPT_LENGTH,
     MIN_DURATION,
+    POLLABLE_STATUSES,
+    VIEWER_REFUSAL,
     AspectRatio,
-    CreditEntry,
     Generation,
     Mode,
     Model,
@@ -39,9 +30,8 @@ from generations.models import (
     WebhookDelivery,
 )
 
-MAX_BATCH = 50
-# Held against the budget before Kinovi has reserved anything.
-HELD_STATUSES = (Status.QUEUED, Status.SUBMITTING)
+# The most videos one batch may queue (the batch form and the API read it too).
+MAX_BATCH = 20
 
 
 class SubmissionRefused(Exception):
@@ -60,95 +50,7 @@ class ActionRefused(Exception):
         self.message = message
 
 
-# --- budgets ----------------------------------------------------------------------------------
-
-
-def month_start(now: datetime | None = None) -> datetime:
-    now = timezone.localtime(now or timezone.now())
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def spent_this_month(*, workspace: Workspace, user=None, now: datetime | None = None) -> int:
-    """Credits this month's generations of the workspace (or of one member) use or hold."""
-    generations = Generation.objects.filter(workspace=workspace, created_at__gte=month_start(now))
-    if user is not None:
-        generations = generations.filter(creator=user)
-    held = generations.filter(status__in=HELD_STATUSES).aggregate(total=Sum("estimated_credits"))[
-        "total"
-    ]
-    moved = CreditEntry.objects.filter(generation__in=generations.values("pk")).aggregate(
-        total=Sum("credits")
-    )["total"]
-    return (held or 0) - (moved or 0)
-
-
-def _percent(used: int, budget: int | None) -> int | None:
-    if not budget:
-        return None
-    return int(used * 100 / budget)
-
-
-def budget_status(*, workspace: Workspace, membership: Membership | None = None) -> dict:
-    """The month's figures for the header, the new-video page and the budget page.
-
-    `available` is what a new submission may cost right now (None: no limit applies).
-    """
-    budget = workspace.monthly_budget_credits
-    used = spent_this_month(workspace=workspace)
-    remaining = None if budget is None else max(0, budget - used)
-    status = {
-        "budget": budget,
-        "used": used,
-        "remaining": remaining,
-        "percent": _percent(used, budget),
-        "member_cap": None,
-        "member_used": None,
-        "member_remaining": None,
-        "member_percent": None,
-    }
-    limits = [remaining] if remaining is not None else []
-    if membership is not None and membership.monthly_cap_credits is not None:
-        cap = membership.monthly_cap_credits
-        member_used = spent_this_month(workspace=workspace, user=membership.user_id)
-        member_remaining = max(0, cap - member_used)
-        status.update(
-            member_cap=cap,
-            member_used=member_used,
-            member_remaining=member_remaining,
-            member_percent=_percent(member_used, cap),
-        )
-        limits.append(member_remaining)
-    status["available"] = min(limits) if limits else None
-    return status
-
-
-def _check_budget(workspace: Workspace, membership: Membership, cost: int) -> None:
-    """Refuses `cost` if it would take the workspace or the member over the month's limit."""
-    budget = workspace.monthly_budget_credits
-    if budget is not None:
-        used = spent_this_month(workspace=workspace)
-        if used + cost > budget:
-            raise SubmissionRefused(
-                f"This costs {cost} credits but only {max(0, budget - used)} of the workspace's "
-                f"{budget}-credit monthly budget are left. Nothing was sent. Ask an owner or "
-                "admin to raise the budget, or choose a shorter or cheaper video."
-            )
-    cap = membership.monthly_cap_credits
-    if cap is not None:
-        used = spent_this_month(workspace=workspace, user=membership.user_id)
-        if used + cost > cap:
-            raise SubmissionRefused(
-                f"This costs {cost} credits but only {max(0, cap - used)} of your {cap}-credit "
-                "monthly cap in this workspace are left. Nothing was sent."
-            )
-
-
 # --- submitting -------------------------------------------------------------------------------
-
-
-def _check_member(membership: Membership, error=SubmissionRefused) -> None:
-    if not membership.can_generate:
-        raise error("Viewers can look but not generate. Ask an owner or admin for the member role.")
 
 
 def _check_key(api_key: ApiKey | None, workspace_id: int) -> ApiKey:
@@ -156,13 +58,8 @@ def _check_key(api_key: ApiKey | None, workspace_id: int) -> ApiKey:
         raise SubmissionRefused("Add a Kinovi API key to this workspace first (Keys page).")
     if api_key.workspace_id != workspace_id:
         raise SubmissionRefused("That API key belongs to another workspace.")
-    if api_key.revoked_at is not None:
-        raise SubmissionRefused("That API key was revoked. Choose another key.")
-    if api_key.status == ApiKey.Status.INVALID:
-        detail = f" ({api_key.status_detail})" if api_key.status_detail else ""
-        raise SubmissionRefused(
-            f"Kinovi refused that API key{detail}. Update it on the Keys page or choose another."
-        )
+    if not api_key.is_usable:
+        raise SubmissionRefused(api_key.unusable_reason)
     return api_key
 
 
@@ -212,32 +109,12 @@ def _clean_prompts(prompts: list[str]) -> list[str]:
     return cleaned
 
 
-def submit(
-    *,
-    membership: Membership,
-    api_key: ApiKey,
-    model: str,
-    prompt: str,
-    duration: int,
-    aspect_ratio: str,
-    mode: str,
-    upscale_4k: bool,
-    parent: Generation | None = None,
-    batch_id: uuid.UUID | None = None,
-) -> Generation:
-    """Save one generation as queued (budget checked and held) and enqueue its submission."""
-    return submit_batch(
-        membership=membership,
-        api_key=api_key,
-        prompts=[prompt],
-        model=model,
-        duration=duration,
-        aspect_ratio=aspect_ratio,
-        mode=mode,
-        upscale_4k=upscale_4k,
-        parent=parent,
-        batch_id=batch_id,
-    )[0]
+def submit(*, prompt: str, **kwargs) -> Generation:
+    """Save one generation as queued (budget checked and held) and enqueue its submission.
+
+    Takes the keyword arguments of `submit_batch`, with one `prompt` instead of `prompts`.
+    """
+    return submit_batch(prompts=[prompt], **kwargs)[0]
 
 
 def submit_batch(
@@ -254,7 +131,8 @@ def submit_batch(
     batch_id: uuid.UUID | None = None,
 ) -> list[Generation]:
     """Queue one generation per prompt, all or nothing: the budget must cover the total."""
-    _check_member(membership)
+    if not membership.can_generate:
+        raise SubmissionRefused(VIEWER_REFUSAL)
     _check_key(api_key, membership.workspace_id)
     params = _clean_params(
         model=model, duration=duration, aspect_ratio=aspect_ratio, mode=mode, upscale_4k=upscale_4k
@@ -270,28 +148,34 @@ def submit_batch(
         raise SubmissionRefused(f"{exc} Nothing was sent.") from None
     if len(prompts) > 1 and batch_id is None:
         batch_id = uuid.uuid4()
+    rows = {"api_key": api_key, "parent": parent, "batch_id": batch_id, **params}
+    return _queue(membership, estimate, prompts, rows)
 
+
+def _queue(membership: Membership, estimate, prompts: list[str], rows: dict) -> list[Generation]:
     with transaction.atomic():
         # The workspace row lock serializes every submission of the workspace (and so of each
         # member), so "check the budget, then add the rows" cannot interleave.
         workspace = Workspace.objects.select_for_update().get(pk=membership.workspace_id)
-        _check_budget(workspace, membership, estimate.credits * len(prompts))
+        try:
+            budget.check(
+                workspace=workspace, membership=membership, cost=estimate.credits * len(prompts)
+            )
+        except budget.OverBudget as refused:
+            raise SubmissionRefused(refused.message) from None
         now = timezone.now()
         generations = Generation.objects.bulk_create(
             [
                 Generation(
                     workspace=workspace,
                     creator_id=membership.user_id,
-                    api_key=api_key,
                     prompt=prompt,
-                    parent=parent,
-                    batch_id=batch_id,
                     status=Status.QUEUED,
                     estimated_credits=estimate.credits,
                     dollars_per_credit=estimate.dollars_per_credit,
                     created_at=now,
                     next_poll_at=now,
-                    **params,
+                    **rows,
                 )
                 for prompt in prompts
             ]
@@ -309,41 +193,27 @@ def submit_batch(
                 for generation in generations
             ]
         )
-        from generations import tasks
-
         for generation in generations:
-            transaction.on_commit(lambda pk=generation.pk: tasks.enqueue_submit(pk))
+            queue.after_commit(queue.SUBMIT, generation.pk)
     return generations
 
 
 # --- actions on one generation ----------------------------------------------------------------
 
 
-def _check_own_workspace(generation: Generation, membership: Membership) -> None:
-    if generation.workspace_id != membership.workspace_id:
-        raise ActionRefused("That video belongs to another workspace.")
-
-
-def _check_creator_or_manager(generation: Generation, membership: Membership) -> None:
-    _check_own_workspace(generation, membership)
-    _check_member(membership, ActionRefused)
-    if generation.creator_id != membership.user_id and not membership.can_manage_members:
-        raise ActionRefused("Only its creator or a workspace owner or admin can do that.")
+def _refuse(refusal: str | None) -> None:
+    if refusal is not None:
+        raise ActionRefused(refusal)
 
 
 def retry(*, generation: Generation, membership: Membership) -> Generation:
     """A new generation with the same parameters (parent set), on the same key if usable."""
-    _check_own_workspace(generation, membership)
-    _check_member(membership, ActionRefused)
-    if generation.status in {Status.QUEUED, Status.SUBMITTING, Status.WAITING, Status.GENERATING}:
-        raise ActionRefused("This video is still on its way; wait for it to finish first.")
+    _refuse(generation.retry_refusal(membership))
     key = generation.api_key
-    if key.revoked_at is not None or key.status == ApiKey.Status.INVALID:
+    if not key.is_usable:
         key = (
-            ApiKey.objects.filter(
-                workspace_id=membership.workspace_id, revoked_at__isnull=True, is_default=True
-            )
-            .exclude(status=ApiKey.Status.INVALID)
+            ApiKey.objects.usable()
+            .filter(workspace_id=membership.workspace_id, is_default=True)
             .first()
         ) or key
     try:
@@ -364,8 +234,8 @@ def retry(*, generation: Generation, membership: Membership) -> Generation:
 
 def cancel(*, generation: Generation, membership: Membership) -> Generation:
     """Cancel a generation that has not been sent to Kinovi yet."""
-    _check_creator_or_manager(generation, membership)
-    outcome = apply_status(
+    _refuse(generation.cancel_refusal(membership))
+    outcome = lifecycle.apply_status(
         generation_id=generation.pk,
         status=Status.CANCELED,
         expect=Status.QUEUED,
@@ -373,47 +243,27 @@ def cancel(*, generation: Generation, membership: Membership) -> Generation:
         detail=f"canceled by {membership.user}",
     )
     if not outcome.changed:
-        raise ActionRefused(
-            "It was already sent to Kinovi, so it can no longer be canceled."
-            if outcome.from_status != Status.CANCELED
-            else "It is already canceled."
-        )
+        # Sent meanwhile: the predicate now says so.
+        outcome.generation.refresh_from_db()
+        _refuse(outcome.generation.cancel_refusal(membership))
     return outcome.generation
 
 
 def recheck(*, generation: Generation, source: str = StatusEvent.Source.OPERATOR) -> Generation:
-    """Ask Kinovi about the task now (stalled, unknown or any in-flight generation)."""
+    """Ask Kinovi about the task now (stalled, or any in-flight generation with a task id)."""
     if source not in StatusEvent.Source.values:
         raise ValueError(f"unknown source {source!r}")
-    if generation.is_terminal:
-        raise ActionRefused("This video is finished; there is nothing to re-check.")
-    if generation.status == Status.QUEUED:
-        raise ActionRefused("This video has not been sent to Kinovi yet; it is waiting its turn.")
-    if not generation.task_id:
-        if generation.status == Status.UNKNOWN:
-            raise ActionRefused(
-                "Kinovi never answered the request that creates this video, so we do not know "
-                "its task id and Kinovi has no way to look it up by anything else. Only a "
-                "callback from Kinovi or an operator (with the task id from Kinovi's dashboard) "
-                "can resolve it. It is never resubmitted automatically, to avoid paying twice."
-            )
-        raise ActionRefused("This video is being sent to Kinovi right now; try again shortly.")
-    from generations import tasks
-
+    _refuse(generation.recheck_refusal())
     Generation.objects.filter(pk=generation.pk, status__in=POLLABLE_STATUSES).update(
         next_poll_at=timezone.now()
     )
-    transaction.on_commit(lambda: tasks.enqueue_poll(generation.pk, source=source))
+    transaction.on_commit(lambda: queue.poll(generation.pk, source))
     return generation
 
 
 def hide(*, generation: Generation, membership: Membership) -> Generation:
     """Hide a finished generation from the gallery (its ledger rows stay)."""
-    _check_creator_or_manager(generation, membership)
-    if generation.status == Status.QUEUED:
-        raise ActionRefused("This video is waiting to be sent; cancel it instead.")
-    if generation.status in IN_FLIGHT_STATUSES - {Status.UNKNOWN, Status.STALLED}:
-        raise ActionRefused("This video is still on its way; it can be hidden once it finishes.")
+    _refuse(generation.hide_refusal(membership))
     Generation.objects.filter(pk=generation.pk).update(hidden=True)
     generation.hidden = True
     return generation
@@ -426,34 +276,20 @@ def resolve_unknown(*, generation: Generation, task_id: str | None) -> Generatio
     its state is applied. Without one, the operator states Kinovi never created the task: it
     ends rejected and the reserve is refunded.
     """
-    from generations import kinovi, tasks
-    from generations.lifecycle import apply_info
-
     if generation.status != Status.UNKNOWN:
         raise ActionRefused("Only a video whose outcome is unknown can be resolved this way.")
     if not task_id or not task_id.strip():
-        outcome = apply_status(
-            generation_id=generation.pk,
-            status=Status.REJECTED,
-            expect=Status.UNKNOWN,
-            source=StatusEvent.Source.OPERATOR,
-            detail="An operator found no such task at Kinovi: nothing was charged.",
-            error_code="unknown",
-            error_message="Kinovi never created this video; nothing was charged.",
-        )
-        if not outcome.changed:
-            raise ActionRefused("It was resolved meanwhile; nothing was changed.")
-        return outcome.generation
+        return _resolve_as_never_created(generation)
     task_id = task_id.strip()
     if Generation.objects.filter(task_id=task_id).exclude(pk=generation.pk).exists():
         raise ActionRefused("That task id already belongs to another video.")
     try:
-        info = tasks.ask_kinovi(generation, task_id)
+        info = vendor.ask(generation, task_id)
     except (kinovi.NotFound, kinovi.AccessNotEnabled, kinovi.InvalidRequest):
         raise ActionRefused(f"Kinovi knows no task {task_id} for this video's key.") from None
     except kinovi.KinoviError as exc:
         raise ActionRefused(f"Kinovi could not be asked right now: {exc.message}") from None
-    outcome = apply_info(
+    outcome = lifecycle.apply_info(
         generation_id=generation.pk,
         info=info,
         source=StatusEvent.Source.OPERATOR,
@@ -465,23 +301,21 @@ def resolve_unknown(*, generation: Generation, task_id: str | None) -> Generatio
     return outcome.generation
 
 
-# --- callbacks --------------------------------------------------------------------------------
-
-
-# The stored form of a callback token: its sha256, like every other token the project keeps.
-hash_callback_token = hash_token
-
-
-def callback_url_for(generation: Generation, token: str) -> str | None:
-    """The URL Kinovi should call when the task ends, or None when Kinovi cannot reach us."""
-    if not settings.KINOVI_CALLBACKS:
-        return None
-    path = reverse("kinovi-webhook", args=[generation.public_id, token])
-    return f"{settings.SITE_URL}{path}"
+def _resolve_as_never_created(generation: Generation) -> Generation:
+    outcome = lifecycle.apply_status(
+        generation_id=generation.pk,
+        status=Status.REJECTED,
+        expect=Status.UNKNOWN,
+        source=StatusEvent.Source.OPERATOR,
+        detail="An operator found no such task at Kinovi: nothing was charged.",
+        error_code=vendor.UNKNOWN,
+        error_message="Kinovi never created this video; nothing was charged.",
+    )
+    if not outcome.changed:
+        raise ActionRefused("It was resolved meanwhile; nothing was changed.")
+    return outcome.generation
 
 
 def reprocess_delivery(delivery: WebhookDelivery) -> WebhookDelivery:
     """Judge a stored webhook delivery again (the admin's "process again"): same path as new."""
-    from generations import webhooks
-
-    return webhooks.judge(delivery)
+    return deliveries.judge(delivery)

@@ -2,24 +2,25 @@
 
 from django.urls import path
 
-from generations import budget, views, webhooks
+from generations import webhooks
+from generations.views import budget, compose, detail, gallery, usage
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", gallery.home, name="home"),
     path("workspace/budget/", budget.budget_settings, name="workspace_budget"),
-    path("videos/news/", views.gallery_news, name="gallery_news"),
-    path("videos/new/", views.new_video, name="generation_new"),
-    path("videos/new/preview/", views.new_video_preview, name="generation_preview"),
-    path("videos/batch/", views.batch, name="generation_batch"),
-    path("videos/batch/preview/", views.batch_preview, name="generation_batch_preview"),
-    path("videos/<uuid:public_id>/", views.detail, name="generation_detail"),
-    path("videos/<uuid:public_id>/card/", views.card, name="generation_card"),
-    path("videos/<uuid:public_id>/retry/", views.retry, name="generation_retry"),
-    path("videos/<uuid:public_id>/recheck/", views.recheck, name="generation_recheck"),
-    path("videos/<uuid:public_id>/cancel/", views.cancel, name="generation_cancel"),
-    path("videos/<uuid:public_id>/hide/", views.hide, name="generation_hide"),
-    path("usage/", views.usage, name="usage"),
-    path("usage/csv/", views.usage_csv, name="usage_csv"),
+    path("videos/news/", gallery.gallery_news, name="gallery_news"),
+    path("videos/new/", compose.new_video, name="generation_new"),
+    path("videos/new/preview/", compose.new_video_preview, name="generation_preview"),
+    path("videos/batch/", compose.batch, name="generation_batch"),
+    path("videos/batch/preview/", compose.batch_preview, name="generation_batch_preview"),
+    path("videos/<uuid:public_id>/", detail.detail, name="generation_detail"),
+    path("videos/<uuid:public_id>/card/", gallery.card, name="generation_card"),
+    path("videos/<uuid:public_id>/retry/", detail.retry, name="generation_retry"),
+    path("videos/<uuid:public_id>/recheck/", detail.recheck, name="generation_recheck"),
+    path("videos/<uuid:public_id>/cancel/", detail.cancel, name="generation_cancel"),
+    path("videos/<uuid:public_id>/hide/", detail.hide, name="generation_hide"),
+    path("usage/", usage.usage, name="usage"),
+    path("usage/csv/", usage.usage_csv, name="usage_csv"),
     # Kinovi's completion callback: per generation, with a token only Kinovi was given.
     path(
         "hooks/kinovi/<uuid:public_id>/<str:token>/",

@@ -16,6 +16,10 @@ from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django_q.models import OrmQ, Task
+from django_q.signing import BadSignature, SignedPackage
+
+from generations.models import Heartbeat
 
 HEALTH_PATH = "/healthz"
 
@@ -59,8 +63,6 @@ def check_broker() -> dict[str, Any]:
         client = _redis(conf["redis"])
         client.ping()
         return {"ok": True, "kind": "redis", "queued": client.llen(f"django_q:{name}:q")}
-    from django_q.models import OrmQ
-
     # Capped: a backlog's exact size is not worth a slow count on every probe.
     queued = OrmQ.objects.using(_orm_alias()).filter(key=name)[:1000].count()
     return {"ok": True, "kind": "orm", "queued": queued}
@@ -72,8 +74,6 @@ def _last_stat_from_redis() -> datetime | None:
     if not conf.get("redis"):
         # With the ORM broker the stats live in each process's local cache: invisible here.
         return None
-    from django_q.signing import BadSignature, SignedPackage
-
     client = _redis(conf["redis"])
     pattern = f"django_q:{conf.get('name', 'default')}:cluster:*"
     newest = None
@@ -93,15 +93,11 @@ def _last_stat_from_redis() -> datetime | None:
 
 def _last_task_finished() -> datetime | None:
     """The newest finished django-q2 task: recurring schedules make this a heartbeat."""
-    from django_q.models import Task
-
     return Task.objects.order_by("-stopped").values_list("stopped", flat=True).first()
 
 
 def _last_heartbeat_row() -> datetime | None:
     """The newest beat of the cluster's own loops (ticker, sweeper) in generations.Heartbeat."""
-    from generations.models import Heartbeat
-
     # Only the cluster's loops: other rows (the bad-token counter) are touched by web processes.
     loops = Heartbeat.objects.filter(name__in=[Heartbeat.TICKER, Heartbeat.SWEEPER])
     return loops.aggregate(newest=Max("beat_at"))["newest"]

@@ -18,8 +18,8 @@ def _close_kinovi_session():
     # A kept-alive connection to the live-server sandbox pins a server thread and its database
     # connection, which then blocks dropping the test database at the end of the run.
     yield
-    from generations.kinovi import close_shared_session
-    from generations.tasks import stop_poll_pool
+    from generations.tracking import stop_poll_pool
+    from kinovi import close_shared_session
 
     close_shared_session()
     stop_poll_pool()
@@ -197,7 +197,7 @@ def start_q_cluster(sandbox_server, settings, tmp_path):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"qcluster did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.1)
-        from generations.tasks import start_ticker
+        from generations.queue import start_ticker
 
         start_ticker()
         process.log_path = log_path

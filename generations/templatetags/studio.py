@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django import template
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -71,8 +72,6 @@ def ago(moment: datetime.datetime | None, now: datetime.datetime | None = None) 
     """'just now', '5 minutes ago', '2 days ago'."""
     if not moment:
         return ""
-    from django.utils.timesince import timesince
-
     now = now or timezone.now()
     if (now - moment).total_seconds() < 60:
         return "just now"

@@ -8,7 +8,7 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.models import AuditEntry, Membership, Workspace
-from generations import budget, services
+from generations import budget
 from generations.models import BudgetWarning, CreditEntry, Generation, Status
 
 from .conftest import make_key
@@ -149,7 +149,7 @@ def test_spent_by_member_agrees_with_the_lifecycle_definition(cast, team, key):
     by_member = budget.spent_by_member(workspace=team)
     for name in ("alice", "adam", "bob", "vera"):
         user = cast[name]
-        assert by_member.get(user.pk, 0) == services.spent_this_month(workspace=team, user=user)
+        assert by_member.get(user.pk, 0) == budget.spent(workspace=team, user=user)
     assert by_member[cast["adam"].pk] == 70
 
 
@@ -253,7 +253,7 @@ def test_the_sweep_is_scheduled(db):
     from django_q.models import Schedule
 
     schedule = Schedule.objects.get(name="budget warnings")
-    assert schedule.func == "generations.budget.send_due_budget_warnings"
+    assert schedule.func == "generations.tasks.send_due_budget_warnings"
     assert schedule.minutes == 5
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from generations import polling, tasks
+from generations import polling, queue, tasks, ticker
 from generations.models import CreditEntry, Generation, Heartbeat, Status, StatusEvent
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -37,8 +37,8 @@ def race(target, count: int = 2) -> list:
 def test_two_tickers_started_at_once_run_one_loop(monkeypatch, settings):
     settings.KINOVI_SANDBOX = False
     ticks: list[int] = []
-    monkeypatch.setattr(tasks, "tick", lambda: ticks.append(threading.get_ident()))
-    monkeypatch.setattr(tasks, "start_ticker", lambda: None)  # no handover in this test
+    monkeypatch.setattr(ticker, "tick", lambda: ticks.append(threading.get_ident()))
+    monkeypatch.setattr(queue, "start_ticker", lambda: None)  # no handover in this test
 
     results = race(lambda: tasks.ticker(seconds=1.2), count=3)
 
@@ -54,7 +54,7 @@ def test_two_tickers_started_at_once_run_one_loop(monkeypatch, settings):
 
 def test_a_ticker_whose_lease_was_taken_over_stops(monkeypatch, settings):
     settings.KINOVI_SANDBOX = False
-    monkeypatch.setattr(tasks, "start_ticker", lambda: None)
+    monkeypatch.setattr(queue, "start_ticker", lambda: None)
 
     def stolen():
         # Another cluster took the lease (say this loop stalled past it): this loop must stop.
@@ -62,7 +62,7 @@ def test_a_ticker_whose_lease_was_taken_over_stops(monkeypatch, settings):
             lease_owner="someone-else", lease_until=timezone.now() + timedelta(seconds=60)
         )
 
-    monkeypatch.setattr(tasks, "tick", stolen)
+    monkeypatch.setattr(ticker, "tick", stolen)
 
     assert tasks.ticker(seconds=5) == "lease lost"
     assert Heartbeat.objects.get(name=Heartbeat.TICKER).lease_owner == "someone-else"
@@ -71,7 +71,7 @@ def test_a_ticker_whose_lease_was_taken_over_stops(monkeypatch, settings):
 def test_two_sweepers_at_once_resolve_each_row_once(team, cast, make_key):
     key = make_key(team)
     now = timezone.now()
-    long_ago = now - tasks.submitting_timeout() - timedelta(seconds=polling.VENDOR_STUCK_WINDOW)
+    long_ago = now - ticker.submitting_timeout() - timedelta(seconds=polling.VENDOR_STUCK_WINDOW)
 
     def make(n: int, status: str, **fields) -> Generation:
         generation = Generation.objects.create(

@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from generations.views import PAGE_SIZE, _filtered_generations
+from generations.selectors import PAGE_SIZE
+from generations.selectors import gallery as _filtered_generations
 from tests.dashboard.conftest import bulk_generations
 
 # Session, user, membership, the header's workspaces and usage, members for the filter, the

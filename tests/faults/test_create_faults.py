@@ -8,7 +8,7 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from generations import polling, services, tasks
+from generations import polling, services, slots, tasks, ticker, tracking
 from generations.models import CreditEntry, Generation, Status
 from tests.faults.scripted import CREATE, RECORD, Reply
 from tests.lifecycle.conftest import history, ledger, statuses, submit
@@ -33,14 +33,14 @@ def send(bob_membership, make_key, team, inline_jobs, django_capture_on_commit_c
 def assert_never_resent(generation, kinovi) -> None:
     """Nothing sends an unknown outcome again: not the dispatcher, the sweeper or a re-check."""
     creates = len(kinovi.calls_to(CREATE))
-    assert tasks.dispatch() == []
-    tasks.tick()
+    assert slots.dispatch() == []
+    ticker.tick()
     tasks.sweep()
     with pytest.raises(services.ActionRefused, match="never resubmitted automatically"):
         services.recheck(generation=generation, source="user")
     later = timezone.now() + timedelta(hours=1)
     with time_machine.travel(later, tick=False):
-        assert tasks.dispatch() == []
+        assert slots.dispatch() == []
         tasks.sweep()
     assert len(kinovi.calls_to(CREATE)) == creates
     assert Generation.objects.get(pk=generation.pk).status == Status.UNKNOWN
@@ -90,9 +90,9 @@ def test_429_with_retry_after_waits_that_long_then_submits_once(kinovi, send):
     assert 6 < wait <= 7
     # Not a moment before Kinovi's Retry-After, however often the ticker looks.
     with time_machine.travel(generation.next_poll_at - timedelta(seconds=1), tick=False):
-        assert tasks.dispatch() == []
+        assert slots.dispatch() == []
     with time_machine.travel(generation.next_poll_at + timedelta(seconds=1), tick=False):
-        assert tasks.dispatch() == [generation.pk]
+        assert slots.dispatch() == [generation.pk]
         tasks.submit_generation(generation.pk)
 
     generation.refresh_from_db()
@@ -114,7 +114,7 @@ def test_429_without_retry_after_backs_off_then_submits_once(kinovi, send, setti
     assert 4 < wait <= 5  # the first back-off step
     assert ApiKey.objects.get(pk=generation.api_key_id).concurrency_limit == 3
     with time_machine.travel(generation.next_poll_at + timedelta(seconds=1), tick=False):
-        assert tasks.dispatch() == [generation.pk]
+        assert slots.dispatch() == [generation.pk]
         tasks.submit_generation(generation.pk)
 
     generation.refresh_from_db()
@@ -130,7 +130,7 @@ def test_a_burst_of_429s_never_creates_twice_and_ends_waiting(kinovi, send, sett
     generation = send()
     for _ in range(5):
         with time_machine.travel(timezone.now() + timedelta(seconds=10), tick=False):
-            for pk in tasks.dispatch():
+            for pk in slots.dispatch():
                 tasks.submit_generation(pk)
 
     generation.refresh_from_db()
@@ -169,12 +169,12 @@ def test_every_generation_of_a_faulty_batch_ends_in_its_right_state(
     by_prompt = {g.prompt: g.pk for g in batch}
     # The 429'd one goes again after its Retry-After and meets the default answer (task_1).
     with time_machine.travel(timezone.now() + timedelta(seconds=2), tick=False):
-        for pk in tasks.dispatch():
+        for pk in slots.dispatch():
             tasks.submit_generation(pk)
     # Kinovi finishes every task it knows about; the next polls see it.
     later = timezone.now() + timedelta(seconds=polling.VENDOR_STUCK_WINDOW * polling.scale())
     with time_machine.travel(later, tick=False):
-        for pk in tasks.claim_due_polls():
+        for pk in tracking.claim_due_polls():
             tasks.poll_generation(pk)
 
     final = {

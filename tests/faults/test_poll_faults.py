@@ -8,7 +8,7 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from generations import polling, services, tasks
+from generations import polling, services, tasks, vendor
 from generations.models import CreditEntry, Generation, Status
 from sandbox.models import SandboxAccount
 from tests.faults.scripted import CREATE, RECORD, Reply, task_body
@@ -164,11 +164,11 @@ def test_a_key_revoked_at_kinovi_mid_flight(
 @pytest.fixture
 def sleeps(monkeypatch):
     """The jobs' client records how long it would have slept between retries."""
-    from generations import kinovi as client_module
+    import kinovi as client_module
 
     waited: list[float] = []
     monkeypatch.setattr(
-        tasks, "_client", lambda secret: client_module.KinoviClient(secret, sleep=waited.append)
+        vendor, "client_for", lambda secret: client_module.KinoviClient(secret, sleep=waited.append)
     )
     return waited
 

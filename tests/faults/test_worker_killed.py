@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Success
 from django_q.tasks import async_task
 
-from generations import tasks
+from generations import ticker
 from generations.models import Generation, Heartbeat, Status
 from tests.faults.scripted import CREATE, Reply
 from tests.lifecycle.conftest import history, ledger, submit, wait_for
@@ -68,7 +68,7 @@ def test_a_cluster_killed_mid_submit_never_sends_a_second_createtask(
     # The sweeper (a job in the new cluster) only acts once a live worker would surely have
     # heard back; that much time is moved into the past on the row.
     Generation.objects.filter(pk=generation.pk).update(
-        submitted_at=F("submitted_at") - tasks.submitting_timeout() - timedelta(seconds=1)
+        submitted_at=F("submitted_at") - ticker.submitting_timeout() - timedelta(seconds=1)
     )
     async_task("generations.tasks.sweep")
     swept = wait_for(

@@ -6,8 +6,8 @@ import pytest
 import requests
 import responses
 
-from generations import kinovi
-from generations.kinovi import KinoviClient, build_create_body, parse_task, parse_webhook
+import kinovi
+from kinovi import KinoviClient, build_create_body, parse_task, parse_webhook
 
 GOOD = dict(
     model="seedance-20",

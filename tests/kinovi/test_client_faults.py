@@ -8,8 +8,8 @@ import pytest
 import requests
 import responses
 
-from generations import kinovi
-from generations.kinovi import KinoviClient
+import kinovi
+from kinovi import KinoviClient
 from tests.kinovi.conftest import CANARY, FaultyServer, free_port
 
 BASE = "https://kinovi.test/api/v1"

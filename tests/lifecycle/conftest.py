@@ -146,20 +146,21 @@ class InlineJobs:
 @pytest.fixture
 def inline_jobs(monkeypatch):
     """django-q2 jobs run synchronously (for tests that drive one step at a time)."""
-    from generations import tasks
+    from generations import queue
 
     jobs = InlineJobs()
-    monkeypatch.setattr(tasks, "_enqueue", jobs)
+    monkeypatch.setattr(queue, "enqueue", jobs)
     return jobs
 
 
 @pytest.fixture
 def no_sleep(monkeypatch):
     """The jobs' Kinovi client retries without really sleeping between attempts."""
-    from generations import kinovi, tasks
+    import kinovi
+    from generations import vendor
 
     monkeypatch.setattr(
-        tasks, "_client", lambda secret: kinovi.KinoviClient(secret, sleep=lambda s: None)
+        vendor, "client_for", lambda secret: kinovi.KinoviClient(secret, sleep=lambda s: None)
     )
 
 
@@ -199,7 +200,7 @@ def wait_until_ended(task) -> None:
     wait_for(lambda: timezone.now() >= task.ends_at, timeout=10, what="the sandbox task to end")
 
 
-EMAIL_JOB = "generations.notifications.send_finished_emails"
+EMAIL_JOB = "generations.tasks.send_finished_emails"
 
 
 def queued_email_jobs(*generations) -> list[dict]:

@@ -9,10 +9,10 @@ from importlib import import_module
 import pytest
 from django.db import transaction
 
-from generations import lifecycle, notifications
-from generations.kinovi import TaskError, TaskInfo, TaskOutput
+from generations import lifecycle, notifications, queue
 from generations.models import Generation, Status
 from generations.notifications import send_finished_email
+from kinovi import TaskError, TaskInfo, TaskOutput
 from tests.lifecycle.conftest import EMAIL_JOB, queued_email_jobs, submit, wait_for, wait_for_status
 
 
@@ -164,7 +164,7 @@ def test_a_broker_that_refuses_never_breaks_the_lifecycle(
     def refuse(*args, **kwargs):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(notifications, "async_task", refuse)
+    monkeypatch.setattr(queue, "async_task", refuse)
     with caplog.at_level(logging.ERROR), django_capture_on_commit_callbacks(execute=True):
         outcome = lifecycle.apply_info(generation_id=waiting.pk, info=success_info(), source="poll")
 
@@ -283,7 +283,7 @@ def test_the_sweeper_enqueues_the_emails_whose_job_never_ran(
         raise ConnectionError("broker unreachable")
 
     with monkeypatch.context() as broken:
-        broken.setattr(notifications, "async_task", refuse)
+        broken.setattr(queue, "async_task", refuse)
         with django_capture_on_commit_callbacks(execute=True):
             lifecycle.apply_info(generation_id=waiting.pk, info=success_info(), source="poll")
     assert queued_email_jobs(waiting) == []

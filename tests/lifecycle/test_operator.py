@@ -2,7 +2,8 @@
 
 import pytest
 
-from generations import kinovi, services, tasks
+import kinovi
+from generations import services, submission
 from generations.models import Generation, Status
 from tests.lifecycle.conftest import history, ledger, submit
 
@@ -10,9 +11,9 @@ from tests.lifecycle.conftest import history, ledger, submit
 def unknown(membership, key):
     """A generation whose createTask answer was lost (jobs held, steps taken by hand)."""
     generation = submit(membership, key)
-    claimed, _ = tasks._claim_for_submit(generation)
+    claimed, _ = submission._claim(generation)
     assert claimed
-    tasks._create_failed(generation, kinovi.UnknownOutcome("read timed out"))
+    submission._create_failed(generation, kinovi.UnknownOutcome("read timed out"))
     generation = Generation.objects.get(pk=generation.pk)
     assert generation.status == Status.UNKNOWN
     return generation

@@ -9,7 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from generations import kinovi, lifecycle, tasks
+import kinovi
+from generations import lifecycle, queue, tasks, ticker, tracking
 from generations.models import Generation, Status, StatusEvent
 from sandbox.models import SandboxTask
 from tests.lifecycle.conftest import (
@@ -49,7 +50,7 @@ def test_a_tick_spreads_due_polls_over_the_workers_in_batches(
     key = make_key(team)
 
     few = flying(bob_membership, key, 7)
-    polled = tasks.tick()["polls"]
+    polled = ticker.tick()["polls"]
 
     assert sorted(polled) == sorted(g.pk for g in few)
     batches = [args[0] for name, *args in inline_jobs.calls if name == "poll_batch"]
@@ -58,10 +59,10 @@ def test_a_tick_spreads_due_polls_over_the_workers_in_batches(
     assert sorted(pk for batch in batches for pk in batch) == sorted(polled)
 
     inline_jobs.calls.clear()
-    many = flying(bob_membership, key, tasks.POLL_BATCH * 3 + 5)
-    tasks.tick()
+    many = flying(bob_membership, key, queue.POLL_BATCH * 3 + 5)
+    ticker.tick()
     batches = [args[0] for name, *args in inline_jobs.calls if name == "poll_batch"]
-    assert max(len(b) for b in batches) == tasks.POLL_BATCH
+    assert max(len(b) for b in batches) == queue.POLL_BATCH
     assert sorted(pk for batch in batches for pk in batch) == sorted(g.pk for g in many)
 
 
@@ -208,7 +209,7 @@ def test_a_batch_out_of_time_hands_the_rest_back_at_once(
     settings, inline_jobs, monkeypatch, team, bob_membership, make_key
 ):
     settings.KINOVI_BASE_URL = BASE
-    monkeypatch.setattr(tasks, "POLL_BATCH_BUDGET", -1.0)
+    monkeypatch.setattr(tracking, "POLL_BATCH_BUDGET", -1.0)
     generations = flying(bob_membership, make_key(team), 3)
     before = timezone.now()
 

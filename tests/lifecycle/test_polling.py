@@ -9,7 +9,7 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
-from generations import polling, tasks
+from generations import polling, tasks, tracking
 from generations.models import Generation, Mode, Model, Status
 from sandbox.services import inject_faults
 from tests.lifecycle.conftest import history, ledger, statuses, submit, wait_for
@@ -127,7 +127,7 @@ def test_two_claimers_at_once_never_take_the_same_generation(team, bob_membershi
     def claimer():
         barrier.wait()
         try:
-            claimed.append(tasks.claim_due_polls(limit=30))
+            claimed.append(tracking.claim_due_polls(limit=30))
         finally:
             connection.close()
 
@@ -141,7 +141,7 @@ def test_two_claimers_at_once_never_take_the_same_generation(team, bob_membershi
     assert not set(first) & set(second)
     assert len(first) + len(second) == 40
     # Claimed rows are not due again until their lease runs out.
-    assert tasks.claim_due_polls() == []
+    assert tracking.claim_due_polls() == []
 
 
 def test_stalled_after_the_window_then_still_able_to_finish(

@@ -6,9 +6,9 @@ import threading
 import pytest
 from django.db import connection
 
-from generations import lifecycle, services, tasks
-from generations.kinovi import close_shared_session
+from generations import budget, lifecycle, services, tasks
 from generations.models import CreditEntry, Generation, Price, Status, WebhookDelivery
+from kinovi import close_shared_session
 from sandbox.services import webhook_body
 from tests.lifecycle.conftest import history, in_flight, ledger, wait_until_ended
 
@@ -76,7 +76,7 @@ def test_twenty_concurrent_submissions_against_a_budget_for_five(
     assert (len(made), len(refused)) == (5, 15), [r for r in results if isinstance(r, Exception)]
     assert all("monthly budget" in r.message for r in refused)
     assert Generation.objects.count() == 5
-    assert services.spent_this_month(workspace=team) == 1000
+    assert budget.spent(workspace=team) == 1000
     assert len(inline_jobs.pending) == 5
 
 

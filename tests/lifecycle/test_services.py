@@ -6,9 +6,9 @@ import pytest
 import time_machine
 
 from accounts.models import ApiKey, Membership, Workspace
-from generations import lifecycle, services
-from generations.kinovi import TaskError, TaskInfo
+from generations import budget, lifecycle, queue, services, vendor
 from generations.models import Generation, Status, StatusEvent
+from kinovi import TaskError, TaskInfo
 from tests.lifecycle.conftest import submit
 
 PARAMS = {
@@ -32,10 +32,9 @@ def key(team, make_key):
 def test_it_queues_with_estimate_event_and_a_submit_job(
     bob_membership, key, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from generations import tasks
 
     enqueued = []
-    monkeypatch.setattr(tasks, "_enqueue", lambda func, *args: enqueued.append((func, args)))
+    monkeypatch.setattr(queue, "enqueue", lambda func, *args: enqueued.append((func, args)))
     with django_capture_on_commit_callbacks(execute=True):
         generation = submit(bob_membership, key, upscale_4k=True)
 
@@ -152,11 +151,11 @@ def test_spent_this_month_counts_holds_reserves_captures_and_refunds(
         )
         _through(canceled, (Status.CANCELED, {}))
 
-        assert services.spent_this_month(workspace=team) == 200 + 200 + 420
-        assert services.spent_this_month(workspace=team, user=cast["bob"]) == 400
+        assert budget.spent(workspace=team) == 200 + 200 + 420
+        assert budget.spent(workspace=team, user=cast["bob"]) == 400
         team.monthly_budget_credits = 1000
         bob_membership.monthly_cap_credits = 500
-        status = services.budget_status(workspace=team, membership=bob_membership)
+        status = budget.status(workspace=team, membership=bob_membership)
     assert queued.status == Status.QUEUED
     assert status == {
         "budget": 1000,
@@ -172,7 +171,7 @@ def test_spent_this_month_counts_holds_reserves_captures_and_refunds(
 
 
 def test_budget_status_without_limits(team, bob_membership):
-    status = services.budget_status(workspace=team, membership=bob_membership)
+    status = budget.status(workspace=team, membership=bob_membership)
     assert status["budget"] is None and status["available"] is None and status["used"] == 0
 
 
@@ -201,10 +200,9 @@ def test_cancel_only_while_queued_and_only_by_its_creator_or_a_manager(
 
 
 def test_recheck_explains_what_it_cannot_do(bob_membership, key, monkeypatch):
-    from generations import tasks
 
     enqueued = []
-    monkeypatch.setattr(tasks, "_enqueue", lambda func, *args: enqueued.append((func, args)))
+    monkeypatch.setattr(queue, "enqueue", lambda func, *args: enqueued.append((func, args)))
     generation = submit(bob_membership, key)
     with pytest.raises(services.ActionRefused, match="not been sent to Kinovi yet"):
         services.recheck(generation=generation, source="user")
@@ -253,9 +251,9 @@ def test_retry_falls_back_to_the_default_key_when_its_key_died(team, bob_members
 def test_callback_url_only_when_kinovi_can_reach_us(settings, bob_membership, key):
     generation = submit(bob_membership, key)
     settings.KINOVI_CALLBACKS = False
-    assert services.callback_url_for(generation, "tok") is None
+    assert vendor.callback_url_for(generation, "tok") is None
     settings.KINOVI_CALLBACKS = True
     settings.SITE_URL = "https://studio.example.com"
-    assert services.callback_url_for(generation, "tok") == (
+    assert vendor.callback_url_for(generation, "tok") == (
         f"https://studio.example.com/hooks/kinovi/{generation.public_id}/tok/"
     )

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from generations import lifecycle
-from generations.kinovi import TaskError, TaskInfo, TaskOutput
 from generations.models import CreditEntry, Generation, Status, StatusEvent
+from kinovi import TaskError, TaskInfo, TaskOutput
 from tests.lifecycle.conftest import history, ledger, submit
 
 

@@ -10,8 +10,9 @@ import pytest
 import requests
 import responses
 
+import kinovi
 from accounts.models import ApiKey
-from generations import kinovi, services, tasks
+from generations import services, slots, tasks, vendor
 from generations.models import Generation, Status
 from sandbox.services import inject_faults
 from tests.lifecycle.conftest import history, ledger, statuses, submit, wait_for
@@ -51,7 +52,7 @@ def test_createtask_500_is_unknown_and_never_resent(
     assert ledger(generation) == {"reserve": -200}
     assert kinovi_calls.creates == 1
     # Nothing sends it again: not the dispatcher, not the sweeper, not a re-check.
-    assert tasks.dispatch() == []
+    assert slots.dispatch() == []
     tasks.sweep()
     assert kinovi_calls.creates == 1
     with pytest.raises(services.ActionRefused, match="never resubmitted automatically"):
@@ -96,7 +97,7 @@ def test_429_goes_back_to_the_queue_then_is_submitted(
     assert key.status == ApiKey.Status.VERIFIED  # a 429 never marks a key invalid
 
     # After the back-off the dispatcher hands it to a submit job again.
-    picked = wait_for(tasks.dispatch, timeout=10, what="the dispatcher to pick it up")
+    picked = wait_for(slots.dispatch, timeout=10, what="the dispatcher to pick it up")
     assert picked == [generation.pk]
     tasks.submit_generation(generation.pk)
     generation.refresh_from_db()
@@ -123,7 +124,7 @@ def test_429_teaches_the_key_its_limit_and_the_dispatcher_respects_it(
     assert key.status == ApiKey.Status.VERIFIED
     # While the first holds the only slot, the second is not sent again, however due it is.
     Generation.objects.filter(pk=second.pk).update(next_poll_at=first.created_at)
-    assert tasks.dispatch() == []
+    assert slots.dispatch() == []
     tasks.submit_generation(second.pk)
     assert Generation.objects.get(pk=second.pk).status == Status.QUEUED
 
@@ -133,7 +134,7 @@ def test_429_teaches_the_key_its_limit_and_the_dispatcher_respects_it(
         return Generation.objects.get(pk=first.pk).status == Status.FAIL
 
     wait_for(first_finished, timeout=10, interval=0.3, what="the first to fail")
-    assert tasks.dispatch() == [second.pk]
+    assert slots.dispatch() == [second.pk]
     tasks.submit_generation(second.pk)
     assert Generation.objects.get(pk=second.pk).status == Status.WAITING
 
@@ -213,7 +214,7 @@ def test_connect_errors_are_retried_later_and_nothing_is_charged(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings.KINOVI_BASE_URL = f"http://127.0.0.1:{port}/api/v1"
-    monkeypatch.setattr(tasks, "_client", lambda secret: kinovi.KinoviClient(secret, retries=0))
+    monkeypatch.setattr(vendor, "client_for", lambda secret: kinovi.KinoviClient(secret, retries=0))
 
     with django_capture_on_commit_callbacks(execute=True):
         generation = submit(bob_membership, make_key(team))

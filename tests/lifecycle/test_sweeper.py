@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from generations import tasks
+from generations import slots, tasks, ticker
 from generations.models import Generation, Heartbeat, Status
 from tests.lifecycle.conftest import history, ledger, submit, wait_for
 
@@ -70,7 +70,7 @@ def test_a_worker_killed_mid_submit_leaves_unknown_not_a_second_task(
 
     # A live worker might still be waiting for the answer: too early to decide anything.
     assert tasks.sweep()["unknown"] == []
-    later = timezone.now() + tasks.submitting_timeout() + timedelta(seconds=1)
+    later = timezone.now() + ticker.submitting_timeout() + timedelta(seconds=1)
     with time_machine.travel(later, tick=False):
         assert tasks.sweep()["unknown"] == [generation.pk]
         beat = Heartbeat.objects.get(name=Heartbeat.SWEEPER)
@@ -83,5 +83,5 @@ def test_a_worker_killed_mid_submit_leaves_unknown_not_a_second_task(
         ("submitting", "unknown", "sweeper"),
     ]
     assert ledger(generation) == {"reserve": -200}  # it may have been charged
-    assert tasks.dispatch() == []
+    assert slots.dispatch() == []
     assert len(black_hole.connections) == 1

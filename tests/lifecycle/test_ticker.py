@@ -11,17 +11,18 @@ import time_machine
 from django.utils import timezone
 from django_q.models import Schedule
 
-from generations import tasks
+from generations import queue, tasks, ticker
 from generations.models import Generation, Heartbeat, Price, Status
 from tests.lifecycle.conftest import submit
 
 
 def test_schedules_are_registered_once(db):
-    tasks.register_schedules()
-    tasks.register_schedules()
+    ticker.register_schedules()
+    ticker.register_schedules()
 
-    schedules = Schedule.objects.filter(name__in=tasks.SCHEDULES)
+    schedules = Schedule.objects.filter(name__in=queue.SCHEDULES)
     assert sorted(schedules.values_list("name", "func", "schedule_type", "minutes")) == [
+        ("budget warnings", "generations.tasks.send_due_budget_warnings", "I", 5),
         ("kinovi sweeper", "generations.tasks.sweep", "I", 1),
         ("kinovi ticker", "generations.tasks.ticker", "I", 1),
     ]
@@ -33,18 +34,18 @@ def test_schedules_and_prices_survive_a_flush():
 
     call_command("flush", interactive=False, verbosity=0)
 
-    assert Schedule.objects.filter(name__in=tasks.SCHEDULES).count() == 2
+    assert Schedule.objects.filter(name__in=queue.SCHEDULES).count() == len(queue.SCHEDULES) == 3
     assert set(Price.objects.values_list("model", flat=True)) == {"seedance-20", "seedance2-fast"}
 
 
 def test_one_ticker_holds_the_lease_until_it_lapses(db):
-    assert tasks._take_lease("first")
-    assert tasks._take_lease("first")  # renewing
-    assert not tasks._take_lease("second")
+    assert ticker.take_lease("first")
+    assert ticker.take_lease("first")  # renewing
+    assert not ticker.take_lease("second")
     assert tasks.ticker(seconds=1) == "another ticker holds the lease"
 
-    with time_machine.travel(timezone.now() + tasks.TICKER_LEASE + timedelta(seconds=1)):
-        assert tasks._take_lease("second")
+    with time_machine.travel(timezone.now() + ticker.TICKER_LEASE + timedelta(seconds=1)):
+        assert ticker.take_lease("second")
     assert Heartbeat.objects.get(name=Heartbeat.TICKER).lease_owner == "second"
 
 
@@ -62,14 +63,14 @@ def test_a_tick_enqueues_due_polls_and_submissions_and_beats(
         next_poll_at=timezone.now() - timedelta(seconds=1),
     )
 
-    result = tasks.tick()
+    result = ticker.tick()
 
     assert result == {"polls": [polled.pk], "submissions": [queued.pk]}
     assert inline_jobs.calls == [
         ("poll_batch", [polled.pk]),
         ("submit_generation", queued.pk),
     ]
-    assert tasks.tick() == {"polls": [], "submissions": []}  # both claimed
+    assert ticker.tick() == {"polls": [], "submissions": []}  # both claimed
 
 
 def test_the_ticker_loops_then_hands_over(db, inline_jobs, settings):

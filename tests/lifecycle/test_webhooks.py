@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import requests
 from django.utils import timezone
 
-from generations import kinovi, services, tasks
+import kinovi
+from generations import services, submission, tasks
 from generations.models import Generation, Heartbeat, Status, WebhookDelivery
 from sandbox.models import SandboxTask
 from sandbox.services import webhook_body
@@ -77,7 +78,7 @@ def test_a_callback_before_the_create_answer_is_kept_then_resolved(
 ):
     inline_jobs.paused = True  # hold the submit job: its steps are taken by hand below
     generation = submit(bob_membership, sandbox_server.api_key(team), prompt="Crowd [sandbox:fail]")
-    claimed, callback_url = tasks._claim_for_submit(generation)
+    claimed, callback_url = submission._claim(generation)
     assert claimed
     # Kinovi creates the task and its callback comes before we read the createTask answer.
     with kinovi.KinoviClient(generation.api_key.secret) as client_:
@@ -99,7 +100,7 @@ def test_a_callback_before_the_create_answer_is_kept_then_resolved(
     assert delivery.outcome == "early"
     assert Generation.objects.get(pk=generation.pk).status == Status.SUBMITTING
 
-    tasks._create_accepted(Generation.objects.get(pk=generation.pk), task_id)
+    submission._create_accepted(Generation.objects.get(pk=generation.pk), task_id)
 
     generation.refresh_from_db()
     delivery.refresh_from_db()
@@ -223,7 +224,7 @@ def test_an_unknown_outcome_is_resolved_by_its_callback(
 ):
     inline_jobs.paused = True
     generation = submit(bob_membership, sandbox_server.api_key(team))
-    claimed, callback_url = tasks._claim_for_submit(generation)
+    claimed, callback_url = submission._claim(generation)
     with kinovi.KinoviClient(generation.api_key.secret) as client_:
         task_id = client_.create_task(
             model="seedance-20",
@@ -235,7 +236,7 @@ def test_an_unknown_outcome_is_resolved_by_its_callback(
             callback_url=callback_url,
         )
     # ...but the answer was lost (say, a read timeout): the outcome is unknown.
-    tasks._create_failed(
+    submission._create_failed(
         Generation.objects.get(pk=generation.pk), kinovi.UnknownOutcome("read timed out")
     )
     inline_jobs.paused = False
@@ -260,8 +261,8 @@ def test_a_callback_for_an_unknown_outcome_naming_a_foreign_task_is_rejected(
 ):
     inline_jobs.paused = True
     generation = submit(bob_membership, sandbox_server.api_key(team))
-    _, callback_url = tasks._claim_for_submit(generation)
-    tasks._create_failed(generation, kinovi.UnknownOutcome("read timed out"))
+    _, callback_url = submission._claim(generation)
+    submission._create_failed(generation, kinovi.UnknownOutcome("read timed out"))
     inline_jobs.paused = False
     # A task of another Kinovi account: recordInfo with our key says 403.
     other_key = sandbox_server.create_secret(label="someone else")

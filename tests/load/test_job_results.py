@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.models import Failure, Success, Task
 
-from generations import tasks
+from generations import tasks, ticker
 
 
 def _job(*, age: timedelta, success: bool = True) -> str:
@@ -35,12 +35,12 @@ def test_the_sweeper_prunes_old_successes_only(db, monkeypatch):
     old = [_job(age=timedelta(days=2)) for _ in range(3)]
     recent = _job(age=timedelta(hours=1))
     old_failure = _job(age=timedelta(days=2), success=False)
-    monkeypatch.setattr(tasks, "PRUNE_BATCH", 2)
+    monkeypatch.setattr(ticker, "PRUNE_BATCH", 2)
 
-    assert tasks.prune_job_results() == 2  # one bounded batch, oldest first
+    assert ticker.prune_job_results() == 2  # one bounded batch, oldest first
     tasks.sweep()  # the sweeper takes the next batch
 
     assert not Success.objects.filter(pk__in=old).exists()
     assert Success.objects.filter(pk=recent).exists()
     assert Failure.objects.filter(pk=old_failure).exists()
-    assert tasks.prune_job_results() == 0
+    assert ticker.prune_job_results() == 0

@@ -90,7 +90,7 @@ def test_log_job_writes_one_line_with_the_generation_id(captured):
 
 
 def test_a_key_never_reaches_a_line_however_it_is_logged(captured):
-    logger = logging.getLogger("generations.kinovi")
+    logger = logging.getLogger("kinovi.client")
     logger.warning("createTask with %s", CANARY)
     logger.warning("headers %r", {"Authorization": f"Bearer {BEARER_CANARY}"})
     logger.warning("plain Authorization: Bearer %s sent", BEARER_CANARY)

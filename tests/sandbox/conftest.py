@@ -6,7 +6,7 @@ import pytest
 import requests
 import time_machine
 
-from generations.kinovi import KinoviClient
+from kinovi import KinoviClient
 from sandbox.models import SandboxAccount, hash_key
 from sandbox.services import create_account
 

@@ -5,7 +5,7 @@ import time
 import pytest
 import requests
 
-from generations import kinovi
+import kinovi
 from sandbox.models import SandboxAccount, SandboxTask
 from sandbox.services import inject_faults
 from tests.kinovi.conftest import CANARY

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from generations import kinovi
+import kinovi
 from sandbox import tasks
 from sandbox.models import SandboxAccount, SandboxTask
 from tests.kinovi.conftest import FaultyServer

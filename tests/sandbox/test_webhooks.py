@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from generations.kinovi import parse_webhook
+from kinovi import parse_webhook
 from sandbox import tasks
 from sandbox.models import SandboxAccount, SandboxTask
 from sandbox.services import CreateInputs, create_task

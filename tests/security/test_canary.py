@@ -22,8 +22,8 @@ from django.core import mail
 from django.urls import reverse
 from django.utils.log import AdminEmailHandler
 
-from accounts.models import ApiKey
-from generations import services, tasks
+from accounts.models import ApiKey, hash_token
+from generations import queue, services
 from generations.models import Generation, Status, WebhookDelivery
 from tests.localserver import LocalKinovi
 from tests.security.conftest import CANARY
@@ -252,13 +252,11 @@ def test_the_canary_survives_every_failure_unseen(
         # Polls of the accepted ones, each through its failing recordInfo...
         polled = [made[c] for c in made if FAULTS[c].startswith("[ok-")]
         for generation in polled:
-            tasks.enqueue_poll(generation.pk)
+            queue.poll(generation.pk)
         # ...and a webhook whose confirmation (recordInfo) fails the same way.
         target = made["500 on poll"]
         token = "canary-webhook-token-0123456789abcdef0123"
-        Generation.objects.filter(pk=target.pk).update(
-            callback_token_hash=services.hash_callback_token(token)
-        )
+        Generation.objects.filter(pk=target.pk).update(callback_token_hash=hash_token(token))
         client.raise_request_exception = False
         response = client.post(
             f"/hooks/kinovi/{target.public_id}/{token}/",
@@ -277,7 +275,7 @@ def test_the_canary_survives_every_failure_unseen(
         ApiKey.objects.filter(pk=key.pk).update(status=ApiKey.Status.VERIFIED)
         revoked = submit("401 on poll (key revoked mid-flight)")
         settle()
-        tasks.enqueue_poll(revoked.pk)
+        queue.poll(revoked.pk)
         settle(record_infos=len(polled) + 2)
         deadline = time.monotonic() + 10
         while ApiKey.objects.get(pk=key.pk).status != ApiKey.Status.INVALID:
@@ -387,7 +385,7 @@ def test_an_error_report_from_inside_the_kinovi_client_carries_no_canary(
 ):
     """A key check that raises from inside the client: frames hold the decrypted key, the
     client and the headers it would send, yet the report shows none of them."""
-    from generations import kinovi
+    import kinovi
 
     def explode(self, *args, **kwargs):
         headers = {"Authorization": f"Bearer {self._api_key}"}  # noqa: F841 - in the frame

@@ -12,7 +12,8 @@ import secrets
 import pytest
 from django.utils import timezone
 
-from generations import services, tasks
+from accounts.models import hash_token
+from generations import queue
 from generations.models import CreditEntry, Generation, Heartbeat, Status, WebhookDelivery
 from tests.security.conftest import snapshot
 
@@ -30,7 +31,7 @@ def arm(generation, *, status=Status.WAITING, task_id=TASK_ID) -> str:
     Generation.objects.filter(pk=generation.pk).update(
         status=status,
         task_id=task_id,
-        callback_token_hash=services.hash_callback_token(token),
+        callback_token_hash=hash_token(token),
         submitted_at=timezone.now(),
     )
     CreditEntry.objects.get_or_create(
@@ -170,7 +171,7 @@ def test_a_body_naming_another_workspaces_task_is_rejected(
     world, armed, other_generation, client, monkeypatch
 ):
     enqueued = []
-    monkeypatch.setattr(tasks, "_enqueue", lambda *args, **kwargs: enqueued.append(args))
+    monkeypatch.setattr(queue, "enqueue", lambda *args, **kwargs: enqueued.append(args))
     before = snapshot()
 
     response = client.post(
@@ -284,7 +285,7 @@ def live(world, settings, sandbox_server, monkeypatch):
 
     settings.KINOVI_CALLBACKS = True
     settings.KINOVI_SANDBOX_GENERATE_SECONDS = 60  # it stays "generating" for the whole test
-    monkeypatch.setattr(tasks, "_enqueue", InlineJobs())
+    monkeypatch.setattr(queue, "enqueue", InlineJobs())
     world["key"].is_default = False
     world["key"].save(update_fields=["is_default"])
     membership = Membership.objects.get(user=world["cast"]["bob"], workspace=world["team"])
@@ -327,16 +328,14 @@ def test_a_forged_success_while_kinovi_says_generating_changes_nothing(live, cli
 def test_an_unknown_outcome_cannot_adopt_another_accounts_task(live, client, sandbox_server):
     """A generation whose createTask answer was lost would adopt the task its callback names:
     a body naming a task of another Kinovi account is refused by Kinovi (asked with our key)."""
-    from generations import kinovi
+    import kinovi
     from tests.lifecycle.conftest import ledger
 
     membership, key = live
     generation = _submit(membership, key)
     Generation.objects.filter(pk=generation.pk).update(status=Status.UNKNOWN, task_id=None)
     token = secrets.token_urlsafe(32)
-    Generation.objects.filter(pk=generation.pk).update(
-        callback_token_hash=services.hash_callback_token(token)
-    )
+    Generation.objects.filter(pk=generation.pk).update(callback_token_hash=hash_token(token))
     with kinovi.KinoviClient(sandbox_server.create_secret(label="Workspace B")) as other:
         foreign_task = other.create_task(
             model="seedance-20",

@@ -13,362 +13,31 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import requests
+from django.conf import settings
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from kinovi.errors import (
+    AccessNotEnabled,
+    AuthenticationFailed,
+    ConcurrencyLimited,
+    InsufficientCredits,
+    InvalidInput,
+    InvalidRequest,
+    KinoviError,
+    KinoviUnavailable,
+    MalformedCreateResponse,
+    MalformedResponse,
+    NotFound,
+    ServerError,
+    UnknownOutcome,
+)
+from kinovi.schema import TaskInfo, build_create_body, field_error, parse_task, safe_int
+
 logger = logging.getLogger(__name__)
-
-MODELS = ("seedance-20", "seedance2-fast")
-ASPECT_RATIOS = ("16:9", "9:16", "1:1", "3:4", "4:3", "21:9")
-MODES = ("keyframe", "reference")
-MIN_DURATION = 4
-MAX_DURATION = 15
-MAX_PROMPT_LENGTH = 4000
-STATUSES = ("waiting", "generating", "success", "fail")
-TERMINAL = frozenset({"success", "fail"})
-
-
-class KinoviError(Exception):
-    """Base of every error the client raises. Messages never contain the API key."""
-
-    status_code: int | None = None
-
-    def __init__(self, message: str, *, status_code: int | None = None, body: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code if status_code is not None else self.status_code
-        self.body = body or {}
-
-
-class InvalidRequest(KinoviError):
-    """400: the vendor refused the parameters; `errors` is a list of {path, message}."""
-
-    status_code = 400
-
-    def __init__(self, message: str, *, errors: list[dict] | None = None, **kwargs):
-        super().__init__(message, **kwargs)
-        self.errors = errors or []
-
-
-class InvalidInput(InvalidRequest, ValueError):
-    """Refused locally, before anything was sent: the vendor would silently default it."""
-
-
-class AuthenticationFailed(KinoviError):
-    """401: the API key is wrong, missing or revoked."""
-
-    status_code = 401
-
-
-class AccessNotEnabled(KinoviError):
-    """403: the account has no API access (or, on recordInfo, the task is another account's)."""
-
-    status_code = 403
-
-
-class InsufficientCredits(KinoviError):
-    """402: not enough credits; `required` and `available` when the vendor says them."""
-
-    status_code = 402
-
-    def __init__(self, message: str, *, required=None, available=None, **kwargs):
-        super().__init__(message, **kwargs)
-        self.required = required
-        self.available = available
-
-
-class ConcurrencyLimited(KinoviError):
-    """429: too many tasks in progress for this account."""
-
-    status_code = 429
-
-    def __init__(self, message: str, *, limit=None, current=None, retry_after=None, **kwargs):
-        super().__init__(message, **kwargs)
-        self.limit = limit
-        self.current = current
-        self.retry_after: float | None = retry_after
-
-
-class NotFound(KinoviError):
-    """404: no such task."""
-
-    status_code = 404
-
-
-class ServerError(KinoviError):
-    """5xx from Kinovi (on recordInfo after retries ran out; on createTask see UnknownOutcome)."""
-
-    status_code = 500
-
-
-class MalformedResponse(KinoviError):
-    """A 2xx whose body is not the documented JSON."""
-
-
-class KinoviUnavailable(KinoviError):
-    """Nothing was sent, or no answer came for a call that creates nothing (connect errors,
-    timeouts on recordInfo) after the retries ran out."""
-
-
-class UnknownOutcome(KinoviError):
-    """createTask only: the request may have reached Kinovi (read timeout, reset after sending,
-    a 5xx) so a task may exist and may have been charged. Never resubmit automatically."""
-
-
-class MalformedCreateResponse(MalformedResponse, UnknownOutcome):
-    """createTask answered 200 with a body we cannot read: a task was probably created and
-    charged but we do not know its id, so it is handled like any other unknown outcome."""
-
-
-@dataclass(frozen=True)
-class TaskOutput:
-    url: str
-    width: int | None = None
-    height: int | None = None
-    media_type: str | None = None
-    seed: int | None = None
-    last_frame_url: str | None = None
-
-
-@dataclass(frozen=True)
-class TaskError:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """A task's state as recordInfo reports it, or as a webhook body claims it."""
-
-    task_id: str
-    status: str  # waiting | generating | success | fail
-    model: str | None = None
-    credits_used: int | None = None
-    outputs: list[TaskOutput] = field(default_factory=list)
-    error: TaskError | None = None
-    created_at: datetime | None = None
-    completed_at: datetime | None = None
-    # Only webhooks carry these.
-    order_id: str | None = None
-    updated_at: datetime | None = None
-
-    @property
-    def output(self) -> TaskOutput | None:
-        return self.outputs[0] if self.outputs else None
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-
-# --- parsing --------------------------------------------------------------------------------
-
-
-def _opt_int(value, what: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise MalformedResponse(f"Kinovi sent a non-numeric {what}.")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise MalformedResponse(f"Kinovi sent a non-numeric {what}.")
-
-
-def _opt_str(value, what: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise MalformedResponse(f"Kinovi sent a {what} that is not text.")
-    return value
-
-
-def _epoch_ms(value, what: str) -> datetime | None:
-    number = _opt_int(value, what)
-    if number is None:
-        return None
-    try:
-        return datetime.fromtimestamp(number / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        raise MalformedResponse(f"Kinovi sent an impossible {what}.") from None
-
-
-def _parse_output(item) -> TaskOutput:
-    if not isinstance(item, dict):
-        raise MalformedResponse("Kinovi sent an output entry that is not an object.")
-    url = item.get("url")
-    if not isinstance(url, str) or not url:
-        raise MalformedResponse("Kinovi sent an output without a video URL.")
-    return TaskOutput(
-        url=url,
-        width=_opt_int(item.get("width"), "output width"),
-        height=_opt_int(item.get("height"), "output height"),
-        media_type=_opt_str(item.get("mediaType"), "media type"),
-        seed=_opt_int(item.get("seed"), "seed"),
-        last_frame_url=_opt_str(item.get("lastFrameImage"), "last frame URL"),
-    )
-
-
-def _parse_error(value) -> TaskError | None:
-    if value is None or value == "" or value == {}:
-        return None
-    if isinstance(value, str):
-        return TaskError(code="", message=value)
-    if not isinstance(value, dict):
-        raise MalformedResponse("Kinovi sent an error that is neither text nor an object.")
-    code = value.get("code")
-    message = value.get("message") or value.get("msg") or ""
-    return TaskError(
-        code="" if code is None else str(code),
-        message=message if isinstance(message, str) else str(message),
-    )
-
-
-def parse_task(data: dict) -> TaskInfo:
-    """recordInfo's body or a webhook's `data` (`status` or `state`) into a TaskInfo.
-    Raises MalformedResponse for anything that is not the documented shape."""
-    if not isinstance(data, dict):
-        raise MalformedResponse("Kinovi sent a task that is not a JSON object.")
-    task_id = data.get("taskId")
-    if not isinstance(task_id, str) or not task_id:
-        raise MalformedResponse("Kinovi sent a task without a taskId.")
-    # recordInfo says `status`, the webhook says `state`; accept either wherever it comes from.
-    status = data.get("status", data.get("state"))
-    if status not in STATUSES:
-        raise MalformedResponse(f"Kinovi sent an unknown task status {str(status)[:40]!r}.")
-    raw_outputs = data.get("output")
-    if raw_outputs is None:
-        raw_outputs = []
-    elif isinstance(raw_outputs, dict):
-        raw_outputs = [raw_outputs]
-    elif not isinstance(raw_outputs, list):
-        raise MalformedResponse("Kinovi sent an output that is not a list.")
-    return TaskInfo(
-        task_id=task_id,
-        status=status,
-        model=_opt_str(data.get("model"), "model"),
-        credits_used=_opt_int(data.get("creditsUsed"), "creditsUsed"),
-        outputs=[_parse_output(item) for item in raw_outputs],
-        error=_parse_error(data.get("error")),
-        created_at=_epoch_ms(data.get("createTime"), "createTime"),
-        completed_at=_epoch_ms(data.get("completeTime"), "completeTime"),
-        order_id=_opt_str(data.get("orderId"), "orderId"),
-        updated_at=_epoch_ms(data.get("updateTime"), "updateTime"),
-    )
-
-
-def parse_webhook(body) -> TaskInfo:
-    """A webhook's whole JSON envelope (`code`, `message`, `data`) into a TaskInfo."""
-    if not isinstance(body, dict):
-        raise MalformedResponse("The webhook body is not a JSON object.")
-    data = body.get("data")
-    if data is None and "taskId" in body:
-        data = body  # an envelope-less delivery: the task itself
-    return parse_task(data)
-
-
-# --- the createTask body ----------------------------------------------------------------------
-
-
-def _field_error(path: str, message: str) -> dict:
-    return {"path": path, "message": message}
-
-
-def validate_create_inputs(
-    *,
-    model,
-    prompt,
-    duration,
-    aspect_ratio,
-    mode,
-    upscale_4k,
-    callback_url=None,
-) -> list[dict]:
-    """Every problem with a createTask's inputs as [{path, message}], using the vendor's paths."""
-    errors = []
-    if model not in MODELS:
-        errors.append(_field_error("model", f"model must be one of {', '.join(MODELS)}."))
-    if not isinstance(prompt, str) or not prompt.strip():
-        errors.append(_field_error("inputs.prompt", "prompt is required."))
-    elif len(prompt) > MAX_PROMPT_LENGTH:
-        errors.append(
-            _field_error("inputs.prompt", f"prompt must be at most {MAX_PROMPT_LENGTH} characters.")
-        )
-    if (
-        isinstance(duration, bool)
-        or not isinstance(duration, int)
-        or not MIN_DURATION <= duration <= MAX_DURATION
-    ):
-        errors.append(
-            _field_error(
-                "inputs.duration",
-                f"duration must be a whole number of seconds from {MIN_DURATION} to "
-                f"{MAX_DURATION}.",
-            )
-        )
-    if aspect_ratio not in ASPECT_RATIOS:
-        errors.append(
-            _field_error(
-                "inputs.aspectRatio", f"aspectRatio must be one of {', '.join(ASPECT_RATIOS)}."
-            )
-        )
-    if mode not in MODES:
-        errors.append(_field_error("inputs.mode", f"mode must be one of {', '.join(MODES)}."))
-    if not isinstance(upscale_4k, bool):
-        errors.append(_field_error("inputs.upscaleResolution", "upscale_4k must be true or false."))
-    if callback_url is not None:
-        parts = urlsplit(callback_url) if isinstance(callback_url, str) else None
-        if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
-            errors.append(_field_error("callBackUrl", "callBackUrl must be an http(s) URL."))
-    return errors
-
-
-def build_create_body(
-    *,
-    model: str,
-    prompt: str,
-    duration: int,
-    aspect_ratio: str,
-    mode: str,
-    upscale_4k: bool,
-    callback_url: str | None = None,
-) -> dict:
-    """The exact createTask JSON body (also shown to the user in "what will be sent").
-
-    Raises InvalidInput (a ValueError) for anything the vendor would silently default."""
-    errors = validate_create_inputs(
-        model=model,
-        prompt=prompt,
-        duration=duration,
-        aspect_ratio=aspect_ratio,
-        mode=mode,
-        upscale_4k=upscale_4k,
-        callback_url=callback_url,
-    )
-    if errors:
-        raise InvalidInput("; ".join(e["message"] for e in errors), errors=errors)
-    body: dict = {"model": model}
-    if callback_url:
-        body["callBackUrl"] = callback_url
-    inputs = {
-        "prompt": prompt,
-        "duration": str(duration),
-        "aspectRatio": aspect_ratio,
-        "mode": mode,
-    }
-    if upscale_4k:
-        inputs["upscaleResolution"] = "4k"
-    body["inputs"] = inputs
-    return body
-
 
 # --- the client -------------------------------------------------------------------------------
 
@@ -443,8 +112,6 @@ class KinoviClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        from django.conf import settings
-
         if not isinstance(api_key, str) or not api_key.strip():
             raise AuthenticationFailed("No Kinovi API key was given.", status_code=401)
         self._api_key = api_key.strip()
@@ -519,7 +186,7 @@ class KinoviClient:
         ):
             raise InvalidInput(
                 "That is not a Kinovi task id.",
-                errors=[_field_error("taskId", "taskId is required.")],
+                errors=[field_error("taskId", "taskId is required.")],
             )
         url = f"{self.base_url}/jobs/recordInfo"
         last_error: KinoviError | None = None
@@ -697,57 +364,41 @@ class KinoviClient:
             if isinstance(vendor_message, str) and vendor_message.strip()
             else None
         )
-        if status == 400:
-            errors = body.get("errors")
-            errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-            return InvalidRequest(
-                message or "Kinovi refused the parameters.",
-                errors=errors,
-                status_code=status,
-                body=body,
-            )
-        if status == 401:
-            return AuthenticationFailed(
-                message or "Kinovi refused the API key.", status_code=status, body=body
-            )
-        if status == 402:
-            return InsufficientCredits(
-                message or "The Kinovi account does not have enough credits.",
-                required=_safe_int(body.get("required")),
-                available=_safe_int(body.get("available")),
-                status_code=status,
-                body=body,
-            )
-        if status == 403:
-            return AccessNotEnabled(
-                message or "Kinovi refused access.", status_code=status, body=body
-            )
-        if status == 404:
-            return NotFound(message or "Kinovi has no such task.", status_code=status, body=body)
-        if status == 429:
-            return ConcurrencyLimited(
-                message or "Too many Kinovi tasks are in progress on this account.",
-                limit=_safe_int(body.get("limit")),
-                current=_safe_int(body.get("current")),
-                retry_after=self._retry_after(response),
-                status_code=status,
-                body=body,
-            )
+        if status in _ERRORS:
+            kind, default = _ERRORS[status]
+            extra = self._details(status, body, response)
+            return kind(message or default, status_code=status, body=body, **extra)
         if status >= 500:
-            return ServerError(
-                message or f"Kinovi had a server error (HTTP {status}).",
-                status_code=status,
-                body=body,
-            )
+            message = message or f"Kinovi had a server error (HTTP {status})."
+            return ServerError(message, status_code=status, body=body)
         if 400 <= status < 500:
-            return InvalidRequest(
-                message or f"Kinovi refused the request (HTTP {status}).",
-                status_code=status,
-                body=body,
-            )
+            message = message or f"Kinovi refused the request (HTTP {status})."
+            return InvalidRequest(message, status_code=status, body=body)
         return MalformedResponse(
             f"Kinovi answered with an unexpected HTTP {status}.", status_code=status, body=body
         )
+
+    def _details(self, status: int, body: dict, response) -> dict:
+        """What the documented error bodies add: field errors, credits, limits."""
+        if status == 400:
+            errors = body.get("errors")
+            return {
+                "errors": [e for e in errors if isinstance(e, dict)]
+                if isinstance(errors, list)
+                else []
+            }
+        if status == 402:
+            return {
+                "required": safe_int(body.get("required")),
+                "available": safe_int(body.get("available")),
+            }
+        if status == 429:
+            return {
+                "limit": safe_int(body.get("limit")),
+                "current": safe_int(body.get("current")),
+                "retry_after": self._retry_after(response),
+            }
+        return {}
 
     def _redact(self, value):
         """The same value with the API key masked wherever a server might have echoed it."""
@@ -768,8 +419,12 @@ class KinoviClient:
         return error
 
 
-def _safe_int(value) -> int | None:
-    try:
-        return _opt_int(value, "number")
-    except MalformedResponse:
-        return None
+# HTTP status → (error class, message when Kinovi gives none).
+_ERRORS: dict[int, tuple[type[KinoviError], str]] = {
+    400: (InvalidRequest, "Kinovi refused the parameters."),
+    401: (AuthenticationFailed, "Kinovi refused the API key."),
+    402: (InsufficientCredits, "The Kinovi account does not have enough credits."),
+    403: (AccessNotEnabled, "Kinovi refused access."),
+    404: (NotFound, "Kinovi has no such task."),
+    429: (ConcurrencyLimited, "Too many Kinovi tasks are in progress on this account."),
+}
