@@ -22,7 +22,7 @@ from sandbox.models import SandboxTask
 logger = logging.getLogger(__name__)
 
 # Few frames and a high CRF keep the files small; a test video needs no smooth motion.
-FPS = 10
+FPS = 5
 CROSSFADE = 1.0
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
