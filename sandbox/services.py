@@ -3,11 +3,12 @@
 import math
 import random
 import secrets
+import shutil
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -155,6 +156,34 @@ def running_count(account: SandboxAccount, now) -> int:
     return SandboxTask.objects.filter(account=account, ends_at__gt=now).count()
 
 
+def _check_limits(locked: SandboxAccount, *, now, cost: int) -> None:
+    """429 when the account's concurrency limit is reached, 402 when it cannot pay."""
+    running = SandboxTask.objects.filter(account=locked, ends_at__gt=now)
+    current = running.count()
+    if current >= locked.concurrency_limit:
+        first_end = running.order_by("ends_at").values_list("ends_at", flat=True).first()
+        wait = max(1, math.ceil((first_end - now).total_seconds())) if first_end else 1
+        raise SandboxError(
+            429,
+            {
+                "message": "Concurrency limit reached: too many tasks in progress. "
+                "Wait for one to finish.",
+                "limit": locked.concurrency_limit,
+                "current": current,
+            },
+            retry_after=wait,
+        )
+    if locked.credits < cost:
+        raise SandboxError(
+            402,
+            {
+                "message": "Insufficient credits.",
+                "required": cost,
+                "available": locked.credits,
+            },
+        )
+
+
 def create_task(*, account: SandboxAccount, inputs: CreateInputs, public_base: str) -> SandboxTask:
     """Check the concurrency limit and the balance, charge, and plan the task's life."""
     now = timezone.now()
@@ -168,30 +197,7 @@ def create_task(*, account: SandboxAccount, inputs: CreateInputs, public_base: s
     with transaction.atomic():
         # The account row lock serialises creates, so neither limit can be overrun by a race.
         locked = SandboxAccount.objects.select_for_update().get(pk=account.pk)
-        running = SandboxTask.objects.filter(account=locked, ends_at__gt=now)
-        current = running.count()
-        if current >= locked.concurrency_limit:
-            first_end = running.order_by("ends_at").values_list("ends_at", flat=True).first()
-            wait = max(1, math.ceil((first_end - now).total_seconds())) if first_end else 1
-            raise SandboxError(
-                429,
-                {
-                    "message": "Concurrency limit reached: too many tasks in progress. "
-                    "Wait for one to finish.",
-                    "limit": locked.concurrency_limit,
-                    "current": current,
-                },
-                retry_after=wait,
-            )
-        if locked.credits < cost:
-            raise SandboxError(
-                402,
-                {
-                    "message": "Insufficient credits.",
-                    "required": cost,
-                    "available": locked.credits,
-                },
-            )
+        _check_limits(locked, now=now, cost=cost)
         SandboxAccount.objects.filter(pk=locked.pk).update(credits=F("credits") - cost)
         outcome, code, message = _plan(inputs.prompt)
         starts_at = now + timedelta(seconds=settings.KINOVI_SANDBOX_WAIT_SECONDS)
@@ -236,16 +242,22 @@ def create_task(*, account: SandboxAccount, inputs: CreateInputs, public_base: s
 # --- the end of a task ---------------------------------------------------------------------
 
 
-def settle_finished(*, account: SandboxAccount | None = None, now=None) -> int:
-    """Account for tasks whose time is up: refund failures. Safe to run from any process."""
+def settle_finished(*, account: SandboxAccount | None = None, now=None, fetch=True) -> int:
+    """Account for tasks whose time is up: refund failures. Safe to run from any process.
+
+    A material that cannot be fetched turns a planned success into a refunded fail, so the
+    materials are checked before a task is settled. With fetch=False (createTask, which must
+    answer at once) tasks whose materials are not checked yet are left for later."""
     now = now or timezone.now()
     due = SandboxTask.objects.filter(settled_at__isnull=True, ends_at__lte=now)
     if account is not None:
         due = due.filter(account=account)
-    # A material that cannot be fetched turns a planned success into a refunded fail, so the
-    # materials are checked before anything is settled.
-    for task in due.filter(materials_checked_at__isnull=True)[:100]:
-        check_materials(task)
+    unchecked = Q(materials_checked_at__isnull=True) & ~Q(material_urls=[])
+    if fetch:
+        for task in due.filter(unchecked)[:100]:
+            check_materials(task)
+    else:
+        due = due.exclude(unchecked)
     settled = 0
     for task in due.only("pk", "account_id", "outcome", "credits_charged")[:100]:
         with transaction.atomic():
@@ -279,10 +291,15 @@ def check_materials(task: SandboxTask) -> SandboxTask:
         found = materials.fetch_all(task.material_urls, media_dir(task) / folder)
         materials.check_set(found, mode=task.mode)
     except materials.MaterialError as exc:
+        shutil.rmtree(media_dir(task) / folder, ignore_errors=True)
         return _record_materials(task, [], (exc.code, exc.message))
     for item in found:
         item["file"] = f"{folder}/{item['file']}"
-    return _record_materials(task, found, None)
+    recorded = _record_materials(task, found, None)
+    if recorded.materials != found:
+        # Another process recorded its own copy first: this one is not used.
+        shutil.rmtree(media_dir(task) / folder, ignore_errors=True)
+    return recorded
 
 
 def _record_materials(task: SandboxTask, found: list, failure) -> SandboxTask:

@@ -49,7 +49,7 @@ def create_task(request):
                 400, {"message": "The request body is not valid JSON."}
             ) from None
         inputs = services.validate_create(body)
-        services.settle_finished(account=account)
+        services.settle_finished(account=account, fetch=False)
         task = services.create_task(account=account, inputs=inputs, public_base=_base(request))
     except services.SandboxError as exc:
         return _error(exc)

@@ -14,6 +14,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from mediakit import extract_frame, probe
 from sandbox import materials
+from sandbox.media import media_dir
 from sandbox.models import SandboxAccount, SandboxTask
 from tests.sandbox import makemedia
 from tests.sandbox.conftest import later
@@ -286,3 +287,23 @@ def test_materials_are_fetched_once_when_generation_starts(vendor, clock):
     (vendor.files.root / "once.png").unlink()  # gone later: the task keeps what it fetched
     later(clock, 50)
     assert vendor.record(task_id).json()["status"] == "success"
+
+
+def test_a_create_never_waits_for_another_tasks_download(vendor, clock):
+    slow = vendor.put("late.png", makemedia.image)
+    first = vendor.create({"urls": [slow]}).json()["taskId"]
+    later(clock, 61)  # ended, but nobody asked about it yet
+    assert vendor.create({"prompt": "Another"}).status_code == 200
+    task = SandboxTask.objects.get(task_id=first)
+    assert task.materials_checked_at is None and task.settled_at is None
+    assert vendor.record(first).json()["status"] == "success"
+    task.refresh_from_db()
+    assert task.materials_checked_at is not None and task.settled_at is not None
+
+
+def test_failed_fetches_leave_no_files(vendor):
+    good = vendor.put("good.png", makemedia.image)
+    data = vendor.finish({"urls": [good, vendor.files.url("missing.png")]})
+    assert data["status"] == "fail"
+    task = SandboxTask.objects.get(task_id=data["taskId"])
+    assert not list(media_dir(task).glob("materials-*"))
