@@ -91,7 +91,9 @@ def _probe_image(path: Path, size: int) -> MediaInfo | None:
             img.load()
     except UnidentifiedImageError:
         return None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise MediaError(f"{path.name}: the image has too many pixels to be safe.") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise MediaError(f"{path.name}: the image is damaged or truncated ({exc}).") from None
     return MediaInfo(kind=IMAGE, format=_IMAGE_FORMATS[fmt], bytes=size, width=width, height=height)
 
