@@ -105,6 +105,14 @@ KINOVI_READ_TIMEOUT = env_float("KINOVI_READ_TIMEOUT", 30.0)
 # Seconds a sandbox task spends waiting and generating; short in tests, about a minute for demos.
 KINOVI_SANDBOX_WAIT_SECONDS = env_float("KINOVI_SANDBOX_WAIT_SECONDS", 10.0)
 KINOVI_SANDBOX_GENERATE_SECONDS = env_float("KINOVI_SANDBOX_GENERATE_SECONDS", 50.0)
+# Which of the vendor's two published request forms the sandbox reads: "docs" (its reference
+# pages: `urls`, string duration) or "models" (its model README: imageUrls/videoUrls/audioUrls,
+# integer duration, native 4k). Keys of the other form are ignored, as the vendor would.
+KINOVI_SANDBOX_DIALECT = env.str("KINOVI_SANDBOX_DIALECT", default="docs").strip().lower()
+if KINOVI_SANDBOX_DIALECT not in {"docs", "models"}:
+    raise ImproperlyConfigured(
+        f"KINOVI_SANDBOX_DIALECT must be docs or models, not {KINOVI_SANDBOX_DIALECT!r}."
+    )
 # Multiplies every polling interval and the stall window (tests compress a minute into seconds).
 KINOVI_POLL_TIME_SCALE = env_float("KINOVI_POLL_TIME_SCALE", 1.0)
 # How long one ticker job loops (claiming due polls and submissions every half second) before

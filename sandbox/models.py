@@ -45,7 +45,18 @@ class SandboxTask(models.Model):
     aspect_ratio = models.CharField(max_length=5)
     mode = models.CharField(max_length=10)
     upscale_4k = models.BooleanField(default=False)
+    # The priced and rendered tier; tasks from before resolutions existed were 720p-priced.
+    resolution = models.CharField(max_length=5, default="720p")
+    dialect = models.CharField(max_length=6, default="docs")
+    # The reference-video surcharge is in credits_charged (known at create from videoUrls,
+    # or once the fetched files show a video among docs' untyped urls).
+    reference_video = models.BooleanField(default=False)
     inputs = models.JSONField(default=dict)  # the raw inputs as received
+    # [{"url", "kind"}] as asked; then, once fetched and probed, the facts of each file (see
+    # materials.fetch_all), stored under media_dir/materials/.
+    material_urls = models.JSONField(default=list)
+    materials = models.JSONField(default=list)
+    materials_checked_at = models.DateTimeField(null=True, blank=True)
     callback_url = models.URLField(max_length=2048, blank=True)
     # Where the sandbox was reached, so output URLs in webhooks point at the same host.
     public_base = models.CharField(max_length=300, blank=True)
@@ -68,6 +79,8 @@ class SandboxTask(models.Model):
     height = models.PositiveIntegerField()
     video_path = models.CharField(max_length=300, blank=True)  # relative to MEDIA_ROOT
     last_frame_path = models.CharField(max_length=300, blank=True)
+    # Set by services.expire_media: the output URLs answer 404, as the vendor's do after 14 days.
+    media_expired_at = models.DateTimeField(null=True, blank=True)
 
     # The next moment a webhook delivery is due; null once delivered, given up, or never needed.
     webhook_due_at = models.DateTimeField(null=True, blank=True)

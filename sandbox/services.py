@@ -3,33 +3,29 @@
 import math
 import random
 import secrets
-from dataclasses import dataclass
+import shutil
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
+from sandbox import inputs as inputs_module
+from sandbox import materials, pricing
+from sandbox.media import ensure_rendered, media_dir
 from sandbox.models import SandboxAccount, SandboxFault, SandboxTask, hash_key
 
-# The seed's prices, on purpose independent of the project's price table: the sandbox plays
-# the vendor, so a wrong row in our table must show up as a mismatch, not be mirrored.
-CREDITS_PER_SECOND = {"seedance-20": 40, "seedance2-fast": 28}
-UPSCALE_4K_CREDITS_PER_SECOND = 28
-ASPECT_RATIOS = ("16:9", "9:16", "1:1", "3:4", "4:3", "21:9")
-MODES = ("keyframe", "reference")
-MAX_PROMPT_LENGTH = 4000
-# Small, even sizes keep rendering cheap; recordInfo reports exactly the file's size.
-SIZES = {
-    "16:9": (640, 360),
-    "9:16": (360, 640),
-    "1:1": (480, 480),
-    "21:9": (672, 288),
-    "4:3": (480, 360),
-    "3:4": (360, 480),
-}
+# The vendor's parts, kept in their own modules and named here for the callers of services.
+ASPECT_RATIOS = inputs_module.ASPECT_RATIOS
+MODES = inputs_module.MODES
+CreateInputs = inputs_module.CreateInputs
+price = pricing.price
+# The short side of the rendered video per output resolution; the long side follows the
+# aspect ratio. 4K is priced but not rendered: recordInfo reports the file's real size.
+SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080}
+RATIOS = {ratio: tuple(int(n) for n in ratio.split(":")) for ratio in ASPECT_RATIOS}
 
 FAIL_MARKER = "[sandbox:fail]"
 ERROR_MARKER = "[sandbox:error]"
@@ -52,21 +48,12 @@ class SandboxError(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class CreateInputs:
-    model: str
-    prompt: str
-    duration: int
-    aspect_ratio: str
-    mode: str
-    upscale_4k: bool
-    callback_url: str
-    raw_inputs: dict
-
-
-def price(*, model: str, duration: int, upscale_4k: bool) -> int:
-    per_second = CREDITS_PER_SECOND[model] + (UPSCALE_4K_CREDITS_PER_SECOND if upscale_4k else 0)
-    return per_second * duration
+def frame_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
+    """Width and height (even numbers, as H.264 wants) for a ratio at a resolution."""
+    a, b = RATIOS[aspect_ratio]
+    short = SHORT_SIDE[resolution]
+    long_side = 2 * round(short * max(a, b) / min(a, b) / 2)
+    return (long_side, short) if a >= b else (short, long_side)
 
 
 # --- accounts and faults ------------------------------------------------------------------
@@ -146,72 +133,15 @@ def authenticate(authorization: str) -> SandboxAccount:
 # --- createTask --------------------------------------------------------------------------------
 
 
-def validate_create(body) -> CreateInputs:
-    """The seed's rules; every problem as {path, message}. Unknown inputs keys are ignored,
-    exactly as the vendor does (which is why the client validates its own payload)."""
+def validate_create(body, *, dialect: str | None = None) -> CreateInputs:
+    """The vendor's rules in the configured dialect (settings.KINOVI_SANDBOX_DIALECT); every
+    problem as {path, message}. Unknown inputs keys are ignored, exactly as the vendor does."""
     if not isinstance(body, dict):
         raise SandboxError(400, {"message": "The request body must be a JSON object."})
-    errors = []
-
-    def refuse(path, message):
-        errors.append({"path": path, "message": message})
-
-    model = body.get("model")
-    if model is None:
-        refuse("model", "model is required.")
-    elif model not in CREDITS_PER_SECOND:
-        refuse("model", "model must be seedance-20 or seedance2-fast.")
-
-    callback_url = body.get("callBackUrl")
-    if callback_url in (None, ""):
-        callback_url = ""
-    elif not isinstance(callback_url, str) or len(callback_url) > 2048:
-        refuse("callBackUrl", "callBackUrl must be a URL.")
-    else:
-        parts = urlsplit(callback_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            refuse("callBackUrl", "callBackUrl must be an http or https URL.")
-
-    inputs = body.get("inputs")
-    if not isinstance(inputs, dict):
-        refuse("inputs", "inputs is required and must be an object.")
-        inputs = {}
-
-    prompt = inputs.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        if "inputs" not in {e["path"] for e in errors}:
-            refuse("inputs.prompt", "prompt is required.")
-    elif len(prompt) > MAX_PROMPT_LENGTH:
-        refuse("inputs.prompt", f"prompt must be at most {MAX_PROMPT_LENGTH} characters.")
-
-    duration = inputs.get("duration", "5")
-    if not isinstance(duration, str) or not duration.isdigit() or not 4 <= int(duration) <= 15:
-        refuse("inputs.duration", 'duration must be a string from "4" to "15".')
-
-    aspect_ratio = inputs.get("aspectRatio", "16:9")
-    if aspect_ratio not in ASPECT_RATIOS:
-        refuse("inputs.aspectRatio", f"aspectRatio must be one of {', '.join(ASPECT_RATIOS)}.")
-
-    mode = inputs.get("mode", "keyframe")
-    if mode not in MODES:
-        refuse("inputs.mode", "mode must be keyframe or reference.")
-
-    upscale = inputs.get("upscaleResolution")
-    if upscale not in (None, "4k"):
-        refuse("inputs.upscaleResolution", 'upscaleResolution can only be "4k".')
-
-    if errors:
-        raise SandboxError(400, {"message": "Invalid parameters.", "errors": errors})
-    return CreateInputs(
-        model=model,
-        prompt=prompt,
-        duration=int(duration),
-        aspect_ratio=aspect_ratio,
-        mode=mode,
-        upscale_4k=upscale == "4k",
-        callback_url=callback_url,
-        raw_inputs=inputs,
-    )
+    try:
+        return inputs_module.parse(body, dialect=dialect or settings.KINOVI_SANDBOX_DIALECT)
+    except inputs_module.InvalidInputs as exc:
+        raise SandboxError(400, {"message": "Invalid parameters.", "errors": exc.errors}) from None
 
 
 def _plan(prompt: str) -> tuple[str, str, str]:
@@ -226,37 +156,48 @@ def running_count(account: SandboxAccount, now) -> int:
     return SandboxTask.objects.filter(account=account, ends_at__gt=now).count()
 
 
+def _check_limits(locked: SandboxAccount, *, now, cost: int) -> None:
+    """429 when the account's concurrency limit is reached, 402 when it cannot pay."""
+    running = SandboxTask.objects.filter(account=locked, ends_at__gt=now)
+    current = running.count()
+    if current >= locked.concurrency_limit:
+        first_end = running.order_by("ends_at").values_list("ends_at", flat=True).first()
+        wait = max(1, math.ceil((first_end - now).total_seconds())) if first_end else 1
+        raise SandboxError(
+            429,
+            {
+                "message": "Concurrency limit reached: too many tasks in progress. "
+                "Wait for one to finish.",
+                "limit": locked.concurrency_limit,
+                "current": current,
+            },
+            retry_after=wait,
+        )
+    if locked.credits < cost:
+        raise SandboxError(
+            402,
+            {
+                "message": "Insufficient credits.",
+                "required": cost,
+                "available": locked.credits,
+            },
+        )
+
+
 def create_task(*, account: SandboxAccount, inputs: CreateInputs, public_base: str) -> SandboxTask:
     """Check the concurrency limit and the balance, charge, and plan the task's life."""
     now = timezone.now()
-    cost = price(model=inputs.model, duration=inputs.duration, upscale_4k=inputs.upscale_4k)
+    cost = price(
+        model=inputs.model,
+        duration=inputs.duration,
+        resolution=inputs.resolution,
+        upscale_4k=inputs.upscale_4k,
+        reference_video=inputs.reference_video_declared,
+    )
     with transaction.atomic():
         # The account row lock serialises creates, so neither limit can be overrun by a race.
         locked = SandboxAccount.objects.select_for_update().get(pk=account.pk)
-        running = SandboxTask.objects.filter(account=locked, ends_at__gt=now)
-        current = running.count()
-        if current >= locked.concurrency_limit:
-            first_end = running.order_by("ends_at").values_list("ends_at", flat=True).first()
-            wait = max(1, math.ceil((first_end - now).total_seconds())) if first_end else 1
-            raise SandboxError(
-                429,
-                {
-                    "message": "Concurrency limit reached: too many tasks in progress. "
-                    "Wait for one to finish.",
-                    "limit": locked.concurrency_limit,
-                    "current": current,
-                },
-                retry_after=wait,
-            )
-        if locked.credits < cost:
-            raise SandboxError(
-                402,
-                {
-                    "message": "Insufficient credits.",
-                    "required": cost,
-                    "available": locked.credits,
-                },
-            )
+        _check_limits(locked, now=now, cost=cost)
         SandboxAccount.objects.filter(pk=locked.pk).update(credits=F("credits") - cost)
         outcome, code, message = _plan(inputs.prompt)
         starts_at = now + timedelta(seconds=settings.KINOVI_SANDBOX_WAIT_SECONDS)
@@ -266,7 +207,7 @@ def create_task(*, account: SandboxAccount, inputs: CreateInputs, public_base: s
             if code == MODERATION_CODE
             else starts_at + timedelta(seconds=settings.KINOVI_SANDBOX_GENERATE_SECONDS)
         )
-        width, height = SIZES[inputs.aspect_ratio]
+        width, height = frame_size(inputs.aspect_ratio, inputs.resolution)
         return SandboxTask.objects.create(
             task_id=f"task_{secrets.token_hex(16)}",
             order_id=f"order_{secrets.token_hex(8)}",
@@ -277,6 +218,10 @@ def create_task(*, account: SandboxAccount, inputs: CreateInputs, public_base: s
             aspect_ratio=inputs.aspect_ratio,
             mode=inputs.mode,
             upscale_4k=inputs.upscale_4k,
+            resolution=inputs.resolution,
+            dialect=inputs.dialect,
+            reference_video=inputs.reference_video_declared,
+            material_urls=inputs.urls,
             inputs=inputs.raw_inputs,
             callback_url=inputs.callback_url,
             public_base=public_base,
@@ -287,7 +232,7 @@ def create_task(*, account: SandboxAccount, inputs: CreateInputs, public_base: s
             error_code=code,
             error_message=message,
             credits_charged=cost,
-            seed=random.randint(1, 2**31 - 1),
+            seed=inputs.seed if inputs.seed is not None else random.randint(1, 2**31 - 1),
             width=width,
             height=height,
             webhook_due_at=ends_at if inputs.callback_url else None,
@@ -297,12 +242,22 @@ def create_task(*, account: SandboxAccount, inputs: CreateInputs, public_base: s
 # --- the end of a task ---------------------------------------------------------------------
 
 
-def settle_finished(*, account: SandboxAccount | None = None, now=None) -> int:
-    """Account for tasks whose time is up: refund failures. Safe to run from any process."""
+def settle_finished(*, account: SandboxAccount | None = None, now=None, fetch=True) -> int:
+    """Account for tasks whose time is up: refund failures. Safe to run from any process.
+
+    A material that cannot be fetched turns a planned success into a refunded fail, so the
+    materials are checked before a task is settled. With fetch=False (createTask, which must
+    answer at once) tasks whose materials are not checked yet are left for later."""
     now = now or timezone.now()
     due = SandboxTask.objects.filter(settled_at__isnull=True, ends_at__lte=now)
     if account is not None:
         due = due.filter(account=account)
+    unchecked = Q(materials_checked_at__isnull=True) & ~Q(material_urls=[])
+    if fetch:
+        for task in due.filter(unchecked)[:100]:
+            check_materials(task)
+    else:
+        due = due.exclude(unchecked)
     settled = 0
     for task in due.only("pk", "account_id", "outcome", "credits_charged")[:100]:
         with transaction.atomic():
@@ -317,6 +272,98 @@ def settle_finished(*, account: SandboxAccount | None = None, now=None) -> int:
                 )
             settled += claimed
     return settled
+
+
+INSUFFICIENT_CODE = "4003"
+
+
+def check_materials(task: SandboxTask) -> SandboxTask:
+    """Fetch and check the task's materials once (as the vendor does when generation starts);
+    a failure turns the task into a fail with {code, message}, refunded when settled. Returns
+    the task as it now stands. Safe to run in several processes: the first to record wins."""
+    if task.materials_checked_at is not None:
+        return task
+    if task.outcome != SandboxTask.Outcome.SUCCESS or not task.material_urls:
+        return _record_materials(task, [], None)
+    # A directory per attempt, so two processes fetching at once never share a half file.
+    folder = f"materials-{secrets.token_hex(4)}"
+    try:
+        found = materials.fetch_all(task.material_urls, media_dir(task) / folder)
+        materials.check_set(found, mode=task.mode)
+    except materials.MaterialError as exc:
+        shutil.rmtree(media_dir(task) / folder, ignore_errors=True)
+        return _record_materials(task, [], (exc.code, exc.message))
+    for item in found:
+        item["file"] = f"{folder}/{item['file']}"
+    recorded = _record_materials(task, found, None)
+    if recorded.materials != found:
+        # Another process recorded its own copy first: this one is not used.
+        shutil.rmtree(media_dir(task) / folder, ignore_errors=True)
+    return recorded
+
+
+def _record_materials(task: SandboxTask, found: list, failure) -> SandboxTask:
+    with transaction.atomic():
+        fresh = SandboxTask.objects.select_for_update().get(pk=task.pk)
+        if fresh.materials_checked_at is not None:
+            return fresh  # another process recorded first; its result stands
+        fresh.materials_checked_at = timezone.now()
+        fresh.materials = found
+        has_video = any(item["kind"] == "video" for item in found)
+        if failure is None and has_video and not fresh.reference_video:
+            failure = _charge_reference_video(fresh)
+        if failure is not None:
+            fresh.outcome = SandboxTask.Outcome.FAIL
+            fresh.error_code, fresh.error_message = failure
+        fresh.save(
+            update_fields=[
+                "materials_checked_at",
+                "materials",
+                "outcome",
+                "error_code",
+                "error_message",
+                "credits_charged",
+                "reference_video",
+            ]
+        )
+    return fresh
+
+
+def _charge_reference_video(task: SandboxTask):
+    """docs' `urls` do not say which file is a video: the surcharge is charged once the fetched
+    files show one. Returns a failure (code, message) when the account cannot pay it."""
+    total = price(
+        model=task.model,
+        duration=task.duration,
+        resolution=task.resolution,
+        upscale_4k=task.upscale_4k,
+        reference_video=True,
+    )
+    extra = total - task.credits_charged
+    account = SandboxAccount.objects.select_for_update().get(pk=task.account_id)
+    if account.credits < extra:
+        return (
+            INSUFFICIENT_CODE,
+            f"Insufficient credits for the reference-video surcharge: {extra} required, "
+            f"{account.credits} available.",
+        )
+    SandboxAccount.objects.filter(pk=account.pk).update(credits=F("credits") - extra)
+    task.credits_charged = total
+    task.reference_video = True
+    return None
+
+
+def expire_media(*, task_id: str | None = None, everything: bool = False, expired=True) -> int:
+    """Make a task's output URLs answer 404 (or serve again with expired=False), as the
+    vendor's do 14 days after a task ends. Returns how many tasks changed."""
+    if (task_id is None) == (not everything):
+        raise ValueError("Name one task, or ask for all of them.")
+    tasks = SandboxTask.objects.all() if everything else SandboxTask.objects.filter(task_id=task_id)
+    if task_id is not None and not tasks.exists():
+        raise ValueError(f"No sandbox task {task_id}.")
+    if expired:
+        return tasks.filter(media_expired_at__isnull=True).update(media_expired_at=timezone.now())
+    return tasks.filter(media_expired_at__isnull=False).update(media_expired_at=None)
 
 
 def get_task(*, account: SandboxAccount, task_id) -> SandboxTask:
@@ -341,8 +388,6 @@ def _ms(moment) -> int | None:
 
 
 def output_urls(task: SandboxTask, base: str) -> dict:
-    from django.urls import reverse
-
     return {
         "url": base + reverse("sandbox:video", args=[task.task_id]),
         "lastFrameImage": base + reverse("sandbox:last_frame", args=[task.task_id]),
@@ -351,9 +396,9 @@ def output_urls(task: SandboxTask, base: str) -> dict:
 
 def record_body(task: SandboxTask, *, base: str, now=None) -> dict:
     """recordInfo's answer. A success's media is rendered first, so its size is the file's."""
-    from sandbox.media import ensure_rendered
-
     now = now or timezone.now()
+    if task.status_at(now) != "waiting":
+        task = check_materials(task)
     status = task.status_at(now)
     output = None
     if status == "success":

@@ -49,7 +49,7 @@ def create_task(request):
                 400, {"message": "The request body is not valid JSON."}
             ) from None
         inputs = services.validate_create(body)
-        services.settle_finished(account=account)
+        services.settle_finished(account=account, fetch=False)
         task = services.create_task(account=account, inputs=inputs, public_base=_base(request))
     except services.SandboxError as exc:
         return _error(exc)
@@ -79,7 +79,10 @@ def _media(request, task_id: str, which: str, content_type: str):
     task = SandboxTask.objects.filter(task_id=task_id).first()
     if task is None or task.outcome != SandboxTask.Outcome.SUCCESS:
         raise Http404("No such sandbox output.")
-    if task.status_at(timezone.now()) != "success":
+    if task.media_expired_at is not None:
+        # As the vendor's URLs after its 14 days of keeping (services.expire_media).
+        raise Http404("This sandbox output has expired.")
+    if services.check_materials(task).status_at(timezone.now()) != "success":
         raise Http404("This sandbox task has not finished yet.")
     video, last_frame = ensure_rendered(task)
     path = video if which == "video" else last_frame

@@ -1,6 +1,10 @@
 """Sandbox fixtures: an account and its key, a client pointed at the live sandbox, a clock."""
 
+import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -66,3 +70,54 @@ def make_client(sandbox_api):
 
 def later(clock, seconds: float) -> None:
     clock.shift(timedelta(seconds=seconds))
+
+
+class MaterialServer:
+    """Serves files from a folder over real HTTP on 127.0.0.1, like a public bucket would;
+    `/redirect/<path>` answers 302 to `<path>` (or to any URL given after `/redirect-to/`)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        handler = partial(_MaterialHandler, directory=str(root))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _MaterialHandler(SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/redirect-to/"):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/redirect-to/"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path.startswith("/redirect/"):
+            self.send_response(302)
+            self.send_header("Location", "/" + self.path.removeprefix("/redirect/"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def material_server(tmp_path):
+    server = MaterialServer(tmp_path / "public")
+    yield server
+    server.stop()

@@ -43,7 +43,9 @@ def api(client, make_account, sandbox_timings):
 
 
 def body(**inputs):
+    """A request at 720p unless told otherwise: the seed's prices are the 720p rates."""
     model = inputs.pop("model", "seedance-20")
+    inputs.setdefault("outputResolution", "720p")
     return {"model": model, "inputs": {"prompt": "A calm lake", **inputs}}
 
 
@@ -144,7 +146,7 @@ def test_record_info_shapes(api, clock):
     (output,) = done["output"]
     assert output["url"] == f"http://testserver/sandbox/media/{task_id}/video.mp4"
     assert output["lastFrameImage"] == f"http://testserver/sandbox/media/{task_id}/last-frame.png"
-    assert (output["width"], output["height"], output["mediaType"]) == (640, 360, "video/mp4")
+    assert (output["width"], output["height"], output["mediaType"]) == (1280, 720, "video/mp4")
 
 
 def test_record_info_errors(api, make_account):

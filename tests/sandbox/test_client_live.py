@@ -26,7 +26,8 @@ def test_create_then_poll_to_success(make_account, make_client, clock):
     client = make_client(key)
     task_id = client.create_task(**ASK)
     assert task_id.startswith("task_")
-    assert SandboxAccount.objects.get(pk=account.pk).credits == 800  # charged at create
+    # The client sends no outputResolution yet, so the vendor's default applies: 1080p, 83/s.
+    assert SandboxAccount.objects.get(pk=account.pk).credits == 1000 - 415  # charged at create
 
     info = client.record_info(task_id)
     assert (info.task_id, info.status, info.model) == (task_id, "waiting", "seedance-20")
@@ -36,10 +37,10 @@ def test_create_then_poll_to_success(make_account, make_client, clock):
     later(clock, 50)
     info = client.record_info(task_id)
     assert info.status == "success" and info.is_terminal
-    assert info.credits_used == 200
+    assert info.credits_used == 415
     assert (info.output.width, info.output.height, info.output.media_type) == (
-        640,
-        360,
+        1920,
+        1080,
         "video/mp4",
     )
     assert info.output.url.startswith(client.base_url.removesuffix("/api/v1"))
@@ -67,7 +68,7 @@ def test_real_time_lifecycle_with_tiny_timings(make_account, make_client, settin
             break
         time.sleep(0.05)
     assert seen[0] == "waiting" and seen[-1] == "success"
-    assert client.record_info(task_id).output.height == 640
+    assert client.record_info(task_id).output.height == 1920
 
 
 @pytest.mark.parametrize(
@@ -78,12 +79,12 @@ def test_poll_to_fail_refunds(make_account, make_client, clock, marker, code):
     key, account = make_account(credits=1000)
     client = make_client(key)
     task_id = client.create_task(**{**ASK, "prompt": f"A riot {marker}", "upscale_4k": True})
-    assert SandboxAccount.objects.get(pk=account.pk).credits == 1000 - 340
+    assert SandboxAccount.objects.get(pk=account.pk).credits == 1000 - 555  # (83 + 28) x 5
     later(clock, 61)
     info = client.record_info(task_id)
     assert info.status == "fail"
     assert info.error.code == code and info.error.message
-    assert info.credits_used == 340  # recordInfo still shows the original amount
+    assert info.credits_used == 555  # recordInfo still shows the original amount
     assert info.output is None
     assert SandboxAccount.objects.get(pk=account.pk).credits == 1000  # refunded once
     client.record_info(task_id)
@@ -136,7 +137,7 @@ def test_insufficient_credits_carries_required_and_available(make_account, make_
     key, account = make_account(credits=500)
     with pytest.raises(kinovi.InsufficientCredits) as caught:
         make_client(key).create_task(**{**ASK, "duration": 15})
-    assert (caught.value.required, caught.value.available) == (600, 500)
+    assert (caught.value.required, caught.value.available) == (1245, 500)
     assert SandboxAccount.objects.get(pk=account.pk).credits == 500
     assert not SandboxTask.objects.exists()
 

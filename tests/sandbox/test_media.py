@@ -23,6 +23,7 @@ def finished(client, make_account, sandbox_timings, clock):
 
     def make(*, duration="4", aspect_ratio="16:9", prompt="Neon koi in the rain", **extra):
         inputs = {"prompt": prompt, "duration": duration, "aspectRatio": aspect_ratio, **extra}
+        inputs.setdefault("outputResolution", "480p")
         task_id = client.post(
             CREATE,
             data=json.dumps({"model": "seedance2-fast", "inputs": inputs}),
@@ -37,7 +38,7 @@ def finished(client, make_account, sandbox_timings, clock):
 
 @pytest.mark.parametrize(
     "aspect_ratio, duration, size",
-    [("16:9", "4", (640, 360)), ("9:16", "7", (360, 640)), ("21:9", "5", (672, 288))],
+    [("16:9", "4", (854, 480)), ("9:16", "7", (480, 854)), ("21:9", "5", (1120, 480))],
 )
 def test_the_file_is_what_record_info_reports(finished, client, aspect_ratio, duration, size):
     data = finished(duration=duration, aspect_ratio=aspect_ratio)
@@ -118,7 +119,7 @@ def test_a_missing_font_still_renders_a_pattern(finished, monkeypatch, settings)
     monkeypatch.setattr(media, "FONT_CANDIDATES", ())
     data = finished(prompt="No font here")
     task = SandboxTask.objects.get(task_id=data["taskId"])
-    assert mp4_info(settings.MEDIA_ROOT / task.video_path)["width"] == 640
+    assert mp4_info(settings.MEDIA_ROOT / task.video_path)["width"] == 854
 
 
 def test_caption_drops_markers_and_keeps_the_first_words():

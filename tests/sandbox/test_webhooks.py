@@ -31,6 +31,7 @@ def start_task(make_account, sandbox_timings, clock):
             duration=4,
             aspect_ratio="1:1",
             mode="keyframe",
+            resolution="480p",
             upscale_4k=False,
             callback_url=callback_url,
             raw_inputs={"prompt": prompt},
@@ -54,7 +55,7 @@ def test_success_envelope(receiver, start_task, clock):
     assert (envelope["code"], envelope["message"]) == (200, "success")
     data = envelope["data"]
     assert data["taskId"] == task.task_id and data["orderId"].startswith("order_")
-    assert (data["state"], data["creditsUsed"], data["error"]) == ("success", 160, None)
+    assert (data["state"], data["creditsUsed"], data["error"]) == ("success", 60, None)
     (output,) = data["output"]
     assert output["url"] == f"http://sandbox.test/sandbox/media/{task.task_id}/video.mp4"
     assert (output["width"], output["height"]) == (480, 480)
@@ -70,7 +71,7 @@ def test_success_envelope(receiver, start_task, clock):
 
 def test_fail_envelope_and_refund(receiver, start_task, clock):
     start_task(receiver.base_url + "/hook", prompt="Something [sandbox:fail]")
-    assert SandboxAccount.objects.get(pk=start_task.account.pk).credits == 840
+    assert SandboxAccount.objects.get(pk=start_task.account.pk).credits == 940
     later(clock, 11)
     assert tasks.send_due_webhooks() == 1
     data = delivered(receiver)[0]["data"]
