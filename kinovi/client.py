@@ -134,27 +134,12 @@ class KinoviClient:
 
     # -- public calls --
 
-    def create_task(
-        self,
-        *,
-        model: str,
-        prompt: str,
-        duration: int,
-        aspect_ratio: str,
-        mode: str,
-        upscale_4k: bool,
-        callback_url: str | None = None,
-    ) -> str:
-        """Returns the task id. Raises a KinoviError subclass, UnknownOutcome when unsure."""
-        body = build_create_body(
-            model=model,
-            prompt=prompt,
-            duration=duration,
-            aspect_ratio=aspect_ratio,
-            mode=mode,
-            upscale_4k=upscale_4k,
-            callback_url=callback_url,
-        )
+    def create_task(self, **inputs) -> str:
+        """Returns the task id. Raises a KinoviError subclass, UnknownOutcome when unsure.
+
+        `inputs` are `schema.build_create_body`'s keyword arguments.
+        """
+        body = build_create_body(**inputs)
         url = f"{self.base_url}/jobs/createTask"
         for attempt in range(self.retries + 1):
             result = self._send("POST", url, json=body)

@@ -34,6 +34,24 @@ class Mode(TextChoices):
     REFERENCE = "reference", "Omni Reference"
 
 
+class OutputResolution(TextChoices):
+    """What the video renders at. Kinovi's default when it is omitted is 1080p (the dearest):
+    the studio always says which it wants."""
+
+    P480 = "480p", "480p"
+    P720 = "720p", "720p"
+    P1080 = "1080p", "1080p"
+
+
+# The fast model renders at most 720p.
+RESOLUTIONS_BY_MODEL = {
+    "seedance-20": ("480p", "720p", "1080p"),
+    "seedance2-fast": ("480p", "720p"),
+}
+# The seed's prices (40 and 28 credits per second) are the 720p rates.
+DEFAULT_RESOLUTION = "720p"
+
+
 class TaskStatus(TextChoices):
     """A task's status as recordInfo says it (`status`) or a webhook claims it (`state`)."""
 
@@ -218,6 +236,7 @@ def validate_create_inputs(
     aspect_ratio,
     mode,
     upscale_4k,
+    output_resolution=DEFAULT_RESOLUTION,
     callback_url=None,
 ) -> list[dict]:
     """Every problem with a createTask's inputs as [{path, message}], using the vendor's paths."""
@@ -250,6 +269,15 @@ def validate_create_inputs(
         )
     if mode not in MODES:
         errors.append(field_error("inputs.mode", f"mode must be one of {', '.join(MODES)}."))
+    if output_resolution not in RESOLUTIONS_BY_MODEL.get(model, OutputResolution.values):
+        errors.append(
+            field_error(
+                "inputs.outputResolution",
+                f"outputResolution must be one of "
+                f"{', '.join(RESOLUTIONS_BY_MODEL.get(model, OutputResolution.values))} "
+                f"for {model}.",
+            )
+        )
     if not isinstance(upscale_4k, bool):
         errors.append(field_error("inputs.upscaleResolution", "upscale_4k must be true or false."))
     if callback_url is not None:
@@ -267,6 +295,7 @@ def build_create_body(
     aspect_ratio: str,
     mode: str,
     upscale_4k: bool,
+    output_resolution: str = DEFAULT_RESOLUTION,
     callback_url: str | None = None,
 ) -> dict:
     """The exact createTask JSON body (also shown to the user in "what will be sent").
@@ -279,6 +308,7 @@ def build_create_body(
         aspect_ratio=aspect_ratio,
         mode=mode,
         upscale_4k=upscale_4k,
+        output_resolution=output_resolution,
         callback_url=callback_url,
     )
     if errors:
@@ -291,6 +321,8 @@ def build_create_body(
         "duration": str(duration),
         "aspectRatio": aspect_ratio,
         "mode": mode,
+        # Always explicit: without it Kinovi renders (and charges) 1080p.
+        "outputResolution": output_resolution,
     }
     if upscale_4k:
         inputs["upscaleResolution"] = "4k"

@@ -7,7 +7,7 @@ import requests
 import responses
 
 import kinovi
-from kinovi import KinoviClient, build_create_body, parse_task, parse_webhook
+from kinovi import InvalidInput, KinoviClient, build_create_body, parse_task, parse_webhook
 
 GOOD = dict(
     model="seedance-20",
@@ -27,8 +27,30 @@ def test_body_is_the_seed_shape():
             "duration": "5",
             "aspectRatio": "16:9",
             "mode": "keyframe",
+            # Not in the seed's example, but always sent: omitted, Kinovi now renders 1080p.
+            "outputResolution": "720p",
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("model", "resolution", "ok"),
+    [
+        ("seedance-20", "480p", True),
+        ("seedance-20", "1080p", True),
+        ("seedance2-fast", "720p", True),
+        ("seedance2-fast", "1080p", False),
+        ("seedance-20", "4k", False),
+    ],
+)
+def test_the_output_resolution_is_always_said_and_checked(model, resolution, ok):
+    ask = {**GOOD, "model": model, "output_resolution": resolution}
+    if ok:
+        assert build_create_body(**ask)["inputs"]["outputResolution"] == resolution
+    else:
+        with pytest.raises(InvalidInput) as refused:
+            build_create_body(**ask)
+        assert refused.value.errors[0]["path"] == "inputs.outputResolution"
 
 
 def test_body_with_4k_and_callback():
