@@ -274,7 +274,7 @@ def build_world(
     now = timezone.now()
     ends = now - timedelta(seconds=ended_ago)
     estimate = pricing.estimate(model="seedance-20", duration=5, upscale_4k=False)
-    width, height = sandbox.SIZES["16:9"]
+    width, height = sandbox.frame_size("16:9", "720p")
     plans = []
     for n in range(count):
         fails = n % 2 == 1

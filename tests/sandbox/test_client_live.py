@@ -18,6 +18,8 @@ ASK = dict(
     aspect_ratio="16:9",
     mode="keyframe",
     upscale_4k=False,
+    # The studio always names a resolution; 1080p is also what Kinovi assumes without one.
+    output_resolution="1080p",
 )
 
 
@@ -26,7 +28,7 @@ def test_create_then_poll_to_success(make_account, make_client, clock):
     client = make_client(key)
     task_id = client.create_task(**ASK)
     assert task_id.startswith("task_")
-    # The client sends no outputResolution yet, so the vendor's default applies: 1080p, 83/s.
+    # 1080p standard: 83 credits a second.
     assert SandboxAccount.objects.get(pk=account.pk).credits == 1000 - 415  # charged at create
 
     info = client.record_info(task_id)
