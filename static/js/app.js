@@ -22,3 +22,48 @@ document.addEventListener("click", async (event) => {
     window.prompt("Copy this:", value);
   }
 });
+
+// The phone header's menu button opens and closes the panel of links.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("#menu-button");
+  if (!button) return;
+  const open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", String(open));
+  document.getElementById("topbar").classList.toggle("open", open);
+});
+
+// Header dropdowns (<details>) close on a click elsewhere, on Escape, and when another opens.
+function closeDropdowns(except) {
+  document.querySelectorAll("details.dropdown[open]").forEach((menu) => {
+    if (menu !== except) menu.removeAttribute("open");
+  });
+}
+document.addEventListener("click", (event) => {
+  closeDropdowns(event.target.closest("details.dropdown"));
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  const open = document.querySelector("details.dropdown[open]");
+  if (!open) return;
+  open.removeAttribute("open");
+  open.querySelector("summary").focus();
+});
+
+// Forms marked data-confirm ask first in a <dialog>: leave a team, remove a member, revoke a
+// key. The form submits only when "Confirm" closes the dialog.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const dialog = document.getElementById("confirm-dialog");
+  if (!form.matches("form[data-confirm]") || !dialog || form.dataset.confirmed) return;
+  event.preventDefault();
+  dialog.querySelector("#confirm-title").textContent = form.dataset.confirmTitle || "Are you sure?";
+  dialog.querySelector("#confirm-text").textContent = form.dataset.confirm;
+  dialog.querySelector("#confirm-ok").textContent = form.dataset.confirmButton || "Confirm";
+  dialog.returnValue = "";
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue !== "confirm") return;
+    form.dataset.confirmed = "true";
+    form.requestSubmit();
+  }, { once: true });
+  dialog.showModal();
+});
