@@ -88,7 +88,7 @@ def test_visitors_get_the_landing_page(client):
 def test_signed_in_users_get_the_gallery(cast, team, login_as):
     html = login_as(cast["bob"], team).get("/").content.decode()
     assert "Turn a sentence into a video clip" not in html
-    assert 'class="filters"' in html
+    assert "<title>Videos · Kinovi Studio</title>" in html
 
 
 def test_the_header_has_three_primary_links_and_two_menus(cast, team, login_as):
