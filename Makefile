@@ -27,8 +27,8 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # Serves the site and a django-q2 cluster on http://127.0.0.1:8000; Ctrl-C stops both.
+# devserver applies migrations itself (one summary line) and prints the address when ready.
 run: install
-	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(PY) manage.py devserver
 
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
