@@ -200,6 +200,8 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
             "django": {"handlers": ["mail_admins"], "level": level},
             "django.request": {"filters": ["expected_refusals"]},
             "django.db.backends": {"level": "WARNING"},
+            # django-axes announces its version once per process (four times under make run).
+            "axes.apps": {"level": "WARNING"},
             # Django's own request/server lines would duplicate ours; errors still get through.
             "django.server": {"level": "ERROR"},
             # django-q2 configures its own handler; route it through ours instead.

@@ -4,6 +4,7 @@ Quiet on purpose: migrations are summed up in one line, the server's own start-u
 dropped, and once the site answers a banner says where it is and what to do first.
 """
 
+import signal
 import socket
 import subprocess
 import sys
@@ -91,7 +92,9 @@ class Command(BaseCommand):
             # Ctrl-C reaches the whole process group; this covers either one exiting alone.
             for process in (server, cluster):
                 if process.poll() is None:
-                    process.terminate()
+                    # SIGINT, as Ctrl-C would: runserver's reloader answers SIGTERM with a
+                    # traceback at exit.
+                    process.send_signal(signal.SIGINT)
                     try:
                         process.wait(timeout=20)
                     except subprocess.TimeoutExpired:
