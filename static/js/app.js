@@ -50,12 +50,40 @@ document.addEventListener("keydown", (event) => {
 });
 
 // Forms marked data-confirm ask first in a <dialog>: leave a team, remove a member, revoke a
-// key. The form submits only when "Confirm" closes the dialog.
+// key. The form submits only when "Confirm" closes the dialog. The dialog is built on first
+// use, so pages without such a form carry no extra markup.
+function confirmDialog() {
+  let dialog = document.getElementById("confirm-dialog");
+  if (dialog) return dialog;
+  dialog = document.createElement("dialog");
+  dialog.id = "confirm-dialog";
+  dialog.className = "confirm-dialog";
+  dialog.setAttribute("aria-labelledby", "confirm-title");
+  const form = document.createElement("form");
+  form.method = "dialog";
+  const title = document.createElement("h2");
+  title.id = "confirm-title";
+  const text = document.createElement("p");
+  text.id = "confirm-text";
+  const row = document.createElement("div");
+  row.className = "row";
+  const cancel = document.createElement("button");
+  Object.assign(cancel, { type: "submit", value: "cancel", className: "btn", textContent: "Cancel" });
+  cancel.autofocus = true;
+  const ok = document.createElement("button");
+  Object.assign(ok, { type: "submit", value: "confirm", className: "btn btn-danger-solid", id: "confirm-ok" });
+  row.append(cancel, ok);
+  form.append(title, text, row);
+  dialog.append(form);
+  document.body.append(dialog);
+  return dialog;
+}
+
 document.addEventListener("submit", (event) => {
   const form = event.target;
-  const dialog = document.getElementById("confirm-dialog");
-  if (!form.matches("form[data-confirm]") || !dialog || form.dataset.confirmed) return;
+  if (!form.matches("form[data-confirm]") || form.dataset.confirmed) return;
   event.preventDefault();
+  const dialog = confirmDialog();
   dialog.querySelector("#confirm-title").textContent = form.dataset.confirmTitle || "Are you sure?";
   dialog.querySelector("#confirm-text").textContent = form.dataset.confirm;
   dialog.querySelector("#confirm-ok").textContent = form.dataset.confirmButton || "Confirm";

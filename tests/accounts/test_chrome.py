@@ -118,7 +118,6 @@ def test_risky_actions_ask_first(cast, team, login_as):
     for action in ("remove/", "leave/", "revoke/"):
         form = re.search(rf'<form method="post" action="[^"]*{action}"[^>]*>', html).group(0)
         assert "data-confirm=" in form, form
-    assert '<dialog class="confirm-dialog" id="confirm-dialog"' in html
 
 
 def test_over_long_names_are_not_cut_by_the_browser(cast, team, login_as):
