@@ -87,3 +87,19 @@ def test_removing_a_member_and_leaving_ask_first(browser, live_server, client):
     with page.expect_navigation():
         page.click("#confirm-ok")
     assert Membership.objects.filter(workspace=world.team).count() == 1
+
+
+def test_hiding_a_video_asks_first(browser, live_server, client):
+    world = build_world()
+    page = _page(browser, client, world, live_server.url, PHONE)
+    page.goto(f"{live_server.url}/videos/{world.generation.public_id}/")
+    page.click("button:text('Hide from gallery')")
+    assert "no longer show in the gallery" in page.inner_text("#confirm-dialog")
+    page.click("#confirm-dialog >> text=Cancel")
+    world.generation.refresh_from_db()
+    assert world.generation.hidden is False
+    page.click("button:text('Hide from gallery')")
+    with page.expect_navigation():
+        page.click("#confirm-ok")
+    world.generation.refresh_from_db()
+    assert world.generation.hidden is True
