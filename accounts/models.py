@@ -39,7 +39,7 @@ class UserManager(BaseUserManager):
 
 
 class Theme(models.TextChoices):
-    SYSTEM = "system", "Same as my system"
+    SYSTEM = "system", "System"
     LIGHT = "light", "Light"
     DARK = "dark", "Dark"
 

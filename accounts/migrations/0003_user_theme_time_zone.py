@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='user',
             name='theme',
-            field=models.CharField(choices=[('system', 'Same as my system'), ('light', 'Light'), ('dark', 'Dark')], default='system', max_length=10),
+            field=models.CharField(choices=[('system', 'System'), ('light', 'Light'), ('dark', 'Dark')], default='system', max_length=10),
         ),
         migrations.AddField(
             model_name='user',
