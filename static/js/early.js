@@ -4,5 +4,8 @@
 document.documentElement.classList.add("js");
 try {
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  if (zone) document.cookie = `tz=${encodeURIComponent(zone)}; path=/; max-age=31536000; samesite=lax`;
+  // Zone names are plain cookie characters; the server reads the value as it is (no decoding).
+  if (/^[A-Za-z0-9_+\-/]+$/.test(zone)) {
+    document.cookie = `tz=${zone}; path=/; max-age=31536000; samesite=lax`;
+  }
 } catch (_) { /* an old browser: times stay in UTC */ }

@@ -103,3 +103,18 @@ def test_hiding_a_video_asks_first(browser, live_server, client):
         page.click("#confirm-ok")
     world.generation.refresh_from_db()
     assert world.generation.hidden is True
+
+
+def test_times_follow_the_browsers_zone_until_the_user_picks_one(browser, live_server, client):
+    world = build_world()
+    context = browser.new_context(viewport=DESKTOP, timezone_id="Asia/Tokyo")
+    context.add_cookies([session_cookie(client, world, live_server.url)])
+    page = context.new_page()
+    page.goto(live_server.url + "/keys/")  # the first page reports the zone in a cookie
+    page.goto(live_server.url + "/account/")
+    assert page.inner_text("#current-zone") == "Asia/Tokyo"
+    assert page.locator("#id_time_zone option:checked").inner_text() == "My browser's (Asia/Tokyo)"
+    page.select_option("#id_time_zone", "America/Sao_Paulo")
+    page.click("text=Save settings")
+    page.wait_for_selector("text=Your settings have been saved.")
+    assert page.inner_text("#current-zone") == "America/Sao_Paulo"
