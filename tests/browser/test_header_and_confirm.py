@@ -118,3 +118,14 @@ def test_times_follow_the_browsers_zone_until_the_user_picks_one(browser, live_s
     page.click("text=Save settings")
     page.wait_for_selector("text=Your settings have been saved.")
     assert page.inner_text("#current-zone") == "America/Sao_Paulo"
+
+
+@pytest.mark.parametrize("width", [640, 768, 900, 1024])
+def test_no_width_between_phone_and_desktop_overflows(browser, live_server, client, width):
+    world = build_world()
+    page = _page(browser, client, world, live_server.url, {"width": width, "height": 900})
+    for path in ("/", "/keys/", "/videos/new/", "/usage/"):
+        page.goto(live_server.url + path)
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= width, (path, scroll_width)
+        assert page.locator("header.topbar").bounding_box()["height"] <= 64, path
