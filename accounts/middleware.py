@@ -23,6 +23,12 @@ def zone_or_none(name: str | None) -> zoneinfo.ZoneInfo | None:
         return None
 
 
+def browser_zone_name(request: HttpRequest) -> str:
+    """The zone the browser reported, if it is one we know; else ""."""
+    name = request.COOKIES.get(TZ_COOKIE, "")
+    return name if zone_or_none(name) else ""
+
+
 class TimeZoneMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

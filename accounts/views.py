@@ -25,7 +25,7 @@ from accounts.forms import (
     SignupForm,
     WorkspaceNameForm,
 )
-from accounts.middleware import TZ_COOKIE, zone_or_none
+from accounts.middleware import browser_zone_name
 from accounts.models import ApiKey, Invitation, Membership, Role, Theme, User
 
 # The raw invitation link lives in the session only until the team page has shown it once.
@@ -82,9 +82,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 def account_settings(request):
     """The signed-in user's own settings: nothing here belongs to a workspace."""
     user = request.user
-    browser_zone = (
-        request.COOKIES.get(TZ_COOKIE, "") if zone_or_none(request.COOKIES.get(TZ_COOKIE)) else ""
-    )
+    browser_zone = browser_zone_name(request)
     if request.method != "POST":
         initial = {
             "name": user.name,
