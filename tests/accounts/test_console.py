@@ -64,7 +64,7 @@ def test_make_run_prints_a_short_banner_and_serves(tmp_path):
             process.wait(timeout=40)
     printed = out.read_text()
     assert f"Kinovi Studio is running at http://127.0.0.1:{port}/" in printed
-    assert "Database up to date" in printed
+    assert "Database: already up to date." in printed
     assert "Applying " not in printed + err.read_text()
     # runserver's own banner is not printed over ours.
     assert "Starting development server" not in printed

@@ -47,7 +47,7 @@ def banner(address: str, *, migrated: int, sandbox: bool) -> str:
         if sandbox
         else "API keys → add your Kinovi key (the sandbox is off: KINOVI_SANDBOX=false)"
     )
-    database = f"{migrated} migrations applied" if migrated else "up to date"
+    database = f"{migrated} migrations applied" if migrated else "already up to date"
     return "\n".join(
         [
             "",
@@ -57,7 +57,7 @@ def banner(address: str, *, migrated: int, sandbox: bool) -> str:
             f"  2. {key_step}",
             "  3. New video: describe a scene, check the price, Generate",
             "",
-            f"  Database {database}; a django-q2 cluster runs the jobs. Ctrl-C stops both.",
+            f"  Database: {database}. A django-q2 cluster runs the jobs. Ctrl-C stops both.",
             "",
         ]
     )
