@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/kinovi
 # even on two cores.
 PYTEST_ARGS ?= -n 3
 
-.PHONY: run test lint format install install-dev browser clean
+.PHONY: run test lint format install install-dev browser clean screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -27,8 +27,8 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # Serves the site and a django-q2 cluster on http://127.0.0.1:8000; Ctrl-C stops both.
+# devserver applies migrations itself (one summary line) and prints the address when ready.
 run: install
-	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(PY) manage.py devserver
 
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
@@ -39,6 +39,10 @@ browser:
 
 test: install-dev browser
 	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The main pages at 390x844 and 1366x900, light and dark, saved under docs/screenshots/.
+screenshots: install-dev browser
+	SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest -n 0 -m screenshots tests/browser/test_screenshots.py
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

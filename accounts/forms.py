@@ -1,14 +1,32 @@
 """Forms for signing up, logging in, teams, invitations and API keys."""
 
+import zoneinfo
+
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import RegexValidator
 
-from accounts.models import Role, User
+from accounts.models import Role, Theme, User
+
+ZONE_CHOICES = [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
+TOO_LONG = "That is too long: %(show_value)d characters, %(limit_value)d at most."
 
 
-class SignupForm(forms.Form):
+class NoSilentCut:
+    """Server-side length checks only: a browser cuts a pasted value at `maxlength` without a
+    word, so the field would save something other than what was typed. The limit is said
+    instead, in a message naming both numbers."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs.pop("maxlength", None)
+            if isinstance(field, forms.CharField) and field.max_length:
+                field.error_messages["max_length"] = TOO_LONG
+
+
+class SignupForm(NoSilentCut, forms.Form):
     email = forms.EmailField(label="E-mail", max_length=254)
     name = forms.CharField(label="Your name", max_length=150, required=False)
     password = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
@@ -35,9 +53,15 @@ class SignupForm(forms.Form):
 
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True}))
+    # Django's text says both fields "may be case-sensitive"; e-mails here are not.
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That e-mail and password do not match an account. Check the "
+        "password (it is case-sensitive) or reset it.",
+    }
 
 
-class InvitedSignupForm(forms.Form):
+class InvitedSignupForm(NoSilentCut, forms.Form):
     """Sign-up for someone holding an invitation: the address is the invited one, not editable."""
 
     email = forms.EmailField(label="E-mail", disabled=True, required=False)
@@ -61,7 +85,7 @@ class InvitedSignupForm(forms.Form):
         return cleaned
 
 
-class AccountSettingsForm(forms.Form):
+class AccountSettingsForm(NoSilentCut, forms.Form):
     name = forms.CharField(
         label="Display name",
         max_length=150,
@@ -74,13 +98,30 @@ class AccountSettingsForm(forms.Form):
         required=False,
         help_text="One message when a video of yours is ready, fails or is rejected.",
     )
+    # Absent from a POST (an older form): the system's scheme.
+    theme = forms.ChoiceField(
+        label="Appearance",
+        choices=Theme.choices,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Times on every page are shown in this zone.",
+    )
+
+    def __init__(self, *args, browser_zone: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        browser = f"My browser's ({browser_zone})" if browser_zone else "My browser's"
+        self.fields["time_zone"].choices = [("", browser), *ZONE_CHOICES]
 
 
-class WorkspaceNameForm(forms.Form):
+class WorkspaceNameForm(NoSilentCut, forms.Form):
     name = forms.CharField(label="Name", max_length=100)
 
 
-class InviteForm(forms.Form):
+class InviteForm(NoSilentCut, forms.Form):
     email = forms.EmailField(label="E-mail", max_length=254)
     role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.MEMBER)
 
@@ -101,7 +142,7 @@ _KEY_CHARACTERS = RegexValidator(
 )
 
 
-class ApiKeyForm(forms.Form):
+class ApiKeyForm(NoSilentCut, forms.Form):
     label = forms.CharField(label="Label", max_length=100)
     secret = forms.CharField(
         label="Kinovi API key",
@@ -114,5 +155,5 @@ class ApiKeyForm(forms.Form):
     )
 
 
-class KeyLabelForm(forms.Form):
+class KeyLabelForm(NoSilentCut, forms.Form):
     label = forms.CharField(label="Label", max_length=100)

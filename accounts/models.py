@@ -38,6 +38,12 @@ class UserManager(BaseUserManager):
         return self.get(email__iexact=username)
 
 
+class Theme(models.TextChoices):
+    SYSTEM = "system", "System"
+    LIGHT = "light", "Light"
+    DARK = "dark", "Dark"
+
+
 class User(AbstractUser):
     username = None
     first_name = None
@@ -49,6 +55,9 @@ class User(AbstractUser):
         default=True,
         help_text="A message when one of your videos is ready, fails or is rejected.",
     )
+    theme = models.CharField(max_length=10, choices=Theme.choices, default=Theme.SYSTEM)
+    # An IANA zone name; empty means "the browser's", which the page reports in a cookie.
+    time_zone = models.CharField("time zone", max_length=64, blank=True, default="")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

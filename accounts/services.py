@@ -16,11 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 import kinovi
+from accounts.middleware import zone_or_none
 from accounts.models import (
     ApiKey,
     Invitation,
     Membership,
     Role,
+    Theme,
     User,
     Workspace,
     hash_token,
@@ -59,14 +61,37 @@ def create_user(*, email: str, password: str | None, name: str = "") -> User:
     return user
 
 
-def update_account_settings(*, user: User, name: str, email_on_finish: bool) -> User:
-    """The user's own display name and their "video finished" e-mail switch."""
+def update_account_settings(
+    *,
+    user: User,
+    name: str,
+    email_on_finish: bool,
+    theme: str | None = None,
+    time_zone: str | None = None,
+) -> User:
+    """The user's own display name, "video finished" e-mail switch, theme and time zone.
+
+    `theme` and `time_zone` left as None keep what the user had; an empty time zone means
+    "the browser's".
+    """
     name = " ".join((name or "").split())
-    if len(name) > User._meta.get_field("name").max_length:
-        raise AccountError("That name is too long (150 characters at most).")
+    limit = User._meta.get_field("name").max_length
+    if len(name) > limit:
+        raise AccountError(f"That name is too long: {len(name)} characters, {limit} at most.")
+    if theme is not None and theme not in Theme.values:
+        raise AccountError("Choose a theme: same as your system, light or dark.")
+    if time_zone and zone_or_none(time_zone) is None:
+        raise AccountError(f"“{time_zone[:64]}” is not a time zone we know.")
     user.name = name
     user.email_on_finish = bool(email_on_finish)
-    user.save(update_fields=["name", "email_on_finish"])
+    fields = ["name", "email_on_finish"]
+    if theme is not None:
+        user.theme = theme
+        fields.append("theme")
+    if time_zone is not None:
+        user.time_zone = time_zone
+        fields.append("time_zone")
+    user.save(update_fields=fields)
     return user
 
 
@@ -252,7 +277,7 @@ def invite(*, actor: Membership, email: str, role: str) -> tuple[Invitation, str
         ).exists():
             raise AccountError(f"{email} is already a member of this workspace.")
         # A new invitation replaces any pending one for the same address: one live link each.
-        Invitation.objects.filter(
+        withdrawn = Invitation.objects.filter(
             workspace_id=actor.workspace_id,
             email__iexact=email,
             accepted_at__isnull=True,
@@ -266,6 +291,8 @@ def invite(*, actor: Membership, email: str, role: str) -> tuple[Invitation, str
             token_hash=token_hash,
             invited_by=actor.user,
         )
+        # Not a column: tells the caller to say that the earlier link stopped working.
+        invitation.withdrew_earlier = withdrawn > 0
         log_action(
             actor=actor.user,
             action="invitation.sent",

@@ -25,7 +25,8 @@ from accounts.forms import (
     SignupForm,
     WorkspaceNameForm,
 )
-from accounts.models import ApiKey, Invitation, Membership, Role, User
+from accounts.middleware import browser_zone_name
+from accounts.models import ApiKey, Invitation, Membership, Role, Theme, User
 
 # The raw invitation link lives in the session only until the team page has shown it once.
 NEW_INVITATION_SESSION_KEY = "new_invitation"
@@ -81,21 +82,28 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 def account_settings(request):
     """The signed-in user's own settings: nothing here belongs to a workspace."""
     user = request.user
+    browser_zone = browser_zone_name(request)
     if request.method != "POST":
-        form = AccountSettingsForm(
-            initial={"name": user.name, "email_on_finish": user.email_on_finish}
-        )
+        initial = {
+            "name": user.name,
+            "email_on_finish": user.email_on_finish,
+            "theme": user.theme,
+            "time_zone": user.time_zone,
+        }
+        form = AccountSettingsForm(initial=initial, browser_zone=browser_zone)
         return render(request, "accounts/settings.html", {"form": form})
-    form = AccountSettingsForm(request.POST)
+    form = AccountSettingsForm(request.POST, browser_zone=browser_zone)
     if form.is_valid():
         try:
             services.update_account_settings(
                 user=user,
                 name=form.cleaned_data["name"],
                 email_on_finish=form.cleaned_data["email_on_finish"],
+                theme=form.cleaned_data["theme"] or Theme.SYSTEM,
+                time_zone=form.cleaned_data["time_zone"],
             )
         except services.AccountError as error:
-            form.add_error("name", error.message)
+            form.add_error(None, error.message)
         else:
             messages.success(request, "Your settings have been saved.")
             return redirect("account_settings")
@@ -234,7 +242,14 @@ def invite(request, workspace_id):
         "email": invitation.email,
         "url": services.invitation_url(token),
     }
-    messages.success(request, f"Invitation e-mailed to {invitation.email}.")
+    if invitation.withdrew_earlier:
+        messages.success(
+            request,
+            f"A new invitation was e-mailed to {invitation.email}; the link sent earlier was "
+            "withdrawn and no longer works.",
+        )
+    else:
+        messages.success(request, f"Invitation e-mailed to {invitation.email}.")
     return redirect("team", workspace.pk)
 
 

@@ -6,7 +6,7 @@ from generations import webhooks
 from generations.views import budget, compose, detail, gallery, usage
 
 urlpatterns = [
-    path("", gallery.home, name="home"),
+    # `/` itself (name "home") is kinovi_site/landing.py's: the gallery for members.
     path("workspace/budget/", budget.budget_settings, name="workspace_budget"),
     path("videos/news/", gallery.gallery_news, name="gallery_news"),
     path("videos/new/", compose.new_video, name="generation_new"),

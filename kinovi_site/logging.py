@@ -12,6 +12,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
+
 # The current request's id, so any line logged while serving it (or a job it enqueued
 # synchronously) can be tied back to the request line.
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -94,6 +96,20 @@ class MaskSecretsFilter(logging.Filter):
         return True
 
 
+class ExpectedRefusalFilter(logging.Filter):
+    """Drops Django's "Forbidden (Permission denied)" record and its traceback.
+
+    A 403 from PermissionDenied is the access helper doing its job, not a fault; the request
+    line (RequestLogMiddleware) already records it, once, with its status.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (
+            getattr(record, "status_code", None) == 403 and isinstance(exc, PermissionDenied)
+        )
+
+
 def _record_fields(record: logging.LogRecord) -> dict[str, Any]:
     fields = getattr(record, "fields", None)
     return dict(fields) if isinstance(fields, dict) else {}
@@ -155,7 +171,11 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"mask_secrets": {"()": "kinovi_site.logging.MaskSecretsFilter"}},
+        "filters": {
+            "mask_secrets": {"()": "kinovi_site.logging.MaskSecretsFilter"},
+            "expected_refusals": {"()": "kinovi_site.logging.ExpectedRefusalFilter"},
+            "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        },
         "formatters": {
             "json": {"()": "kinovi_site.logging.JsonFormatter"},
             "text": {"()": "kinovi_site.logging.TextFormatter"},
@@ -165,13 +185,25 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
                 "class": "logging.StreamHandler",
                 "formatter": formatter,
                 "filters": ["mask_secrets"],
-            }
+            },
+            # Django's own error mails, kept as its default config has them.
+            "mail_admins": {
+                "level": "ERROR",
+                "filters": ["require_debug_false"],
+                "class": "django.utils.log.AdminEmailHandler",
+            },
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
+            # Replaces Django's default "django" logger, whose own console handler printed
+            # every warning a second time under DEBUG; records reach ours by propagation.
+            "django": {"handlers": ["mail_admins"], "level": level},
+            "django.request": {"filters": ["expected_refusals"]},
             "django.db.backends": {"level": "WARNING"},
+            # django-axes announces its version once per process (four times under make run).
+            "axes.apps": {"level": "WARNING"},
             # Django's own request/server lines would duplicate ours; errors still get through.
-            "django.server": {"level": "WARNING"},
+            "django.server": {"level": "ERROR"},
             # django-q2 configures its own handler; route it through ours instead.
             "django-q": {"handlers": ["console"], "level": level, "propagate": False},
         },

@@ -3,12 +3,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from kinovi_site import landing
 from kinovi_site.health import healthz
 
 urlpatterns = [
     # Normally answered by HealthCheckMiddleware first; the route keeps it reversible.
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Before the apps' routes: `/` answers visitors with the landing page, not a log-in redirect.
+    path("", landing.home, name="home"),
     path("", include("accounts.urls")),
     path("", include("generations.urls")),
     # Always routed, answering 404 unless KINOVI_SANDBOX is on at request time: a URLconf that

@@ -26,7 +26,10 @@ def test_it_explains_a_wrong_password(client, make_user):
     make_user("alice@example.com")
     response = _login(client, "wrong password")
     assert response.status_code == 200
-    assert "Please enter a correct" in response.content.decode()
+    html = response.content.decode()
+    assert "That e-mail and password do not match an account." in html
+    # E-mail addresses are matched without regard to case: the message must not say otherwise.
+    assert "may be case-sensitive" not in html
 
 
 def _fail_five_times(client):

@@ -67,9 +67,10 @@ def log_in(page, url, email):
 
 
 def switch_to(page, workspace):
+    page.click("#workspace-menu > summary")  # the switcher lives in the header's workspace menu
     with page.expect_navigation():  # the header switcher submits itself on change (app.js)
         page.select_option("#workspace-switcher", value=str(workspace.pk))
-    expect_text = page.locator("#workspace-switcher option:checked").inner_text()
+    expect_text = page.locator("#workspace-switcher option:checked").text_content()
     assert workspace.name in expect_text
 
 

@@ -54,8 +54,11 @@ def test_it_works(login_as, cast, team, make_generation):
 
 def test_it_checks_access(client, login_as, cast, team, make_generation):
     make_generation(prompt="Team secret storyboard")
+    # A visitor gets the landing page, with no video of anyone's.
     response = client.get(reverse("home"))
-    assert response.status_code == 302 and reverse("login") in response["Location"]
+    assert response.status_code == 200
+    assert reverse("login") in response.content.decode()
+    assert "Team secret storyboard" not in response.content.decode()
     # A stranger asking for the team's workspace gets their own, never the team's videos.
     client = login_as(cast["charlie"], team)
     response = client.get(reverse("home"))

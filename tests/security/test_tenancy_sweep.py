@@ -113,7 +113,8 @@ ROUTES: dict[str, Route] = {
         get=EVERYONE, post=MANAGERS, data={"label": "Another", "secret": "sk_live_another_1234"}
     ),
     "sandbox_key": Route(post=MANAGERS),
-    "home": Route(get=EVERYONE),
+    # Visitors get the landing page at /; signed-in users the gallery.
+    "home": Route(anonymous="public", get=EVERYONE),
     "gallery_news": Route(get=EVERYONE, data={"since": "1700000000000000-1"}, fragment=True),
     "workspace_budget": Route(get=MANAGERS, post=MANAGERS, data={"monthly_budget_credits": 5000}),
     "generation_new": Route(get=GENERATORS, post=GENERATORS, data=_video),
