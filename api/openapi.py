@@ -1,0 +1,231 @@
+"""The OpenAPI 3.1 document of /api/v1/, written by hand next to the views it describes."""
+
+from django.conf import settings
+
+from generations.models import AspectRatio, Model
+
+ERROR = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {
+        "code": {"type": "integer"},
+        "message": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "message"],
+                "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "required": {"type": "integer"},
+        "available": {"type": "integer"},
+        "limit": {"type": "integer"},
+        "current": {"type": "integer"},
+    },
+}
+
+CREATE_BODY = {
+    "type": "object",
+    "required": ["model", "inputs"],
+    "properties": {
+        "model": {"type": "string", "enum": list(Model.values)},
+        "callBackUrl": {"type": "string", "format": "uri"},
+        "inputs": {
+            "type": "object",
+            "required": ["prompt"],
+            "properties": {
+                "prompt": {"type": "string", "minLength": 1, "maxLength": 4000},
+                "duration": {
+                    "type": "string",
+                    "enum": [str(n) for n in range(4, 16)],
+                    "default": "5",
+                },
+                "aspectRatio": {
+                    "type": "string",
+                    "enum": list(AspectRatio.values),
+                    "default": "16:9",
+                },
+                "mode": {"type": "string", "enum": ["keyframe", "reference"]},
+                "upscaleResolution": {"type": "string", "enum": ["4k"]},
+            },
+        },
+    },
+}
+
+TASK = {
+    "type": "object",
+    "required": ["taskId", "model", "status", "creditsUsed", "output", "error", "createTime"],
+    "properties": {
+        "taskId": {"type": "string"},
+        "model": {"type": "string"},
+        "status": {"type": "string", "enum": ["waiting", "generating", "success", "fail"]},
+        "studioStatus": {"type": "string"},
+        "creditsUsed": {"type": "integer"},
+        "output": {
+            "type": ["array", "null"],
+            "items": {
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": {"type": "string"},
+                    "width": {"type": ["integer", "null"]},
+                    "height": {"type": ["integer", "null"]},
+                    "mediaType": {"type": "string"},
+                    "seed": {"type": "integer"},
+                    "lastFrameImage": {"type": "string"},
+                },
+            },
+        },
+        "error": {
+            "type": ["object", "null"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        },
+        "createTime": {"type": "integer"},
+        "completeTime": {"type": ["integer", "null"]},
+    },
+}
+
+
+def _errors(*codes: int) -> dict:
+    meanings = {
+        400: "Invalid parameters",
+        401: "Missing, invalid, revoked or expired API key",
+        402: "The workspace's or the member's monthly budget does not cover it",
+        403: "The key lacks the scope, or its owner's role does not allow it",
+        404: "No such task in this workspace",
+        409: "Conflict (idempotency key reused with another body, or too late to cancel)",
+        429: "Rate limit of the key reached; see Retry-After",
+    }
+    return {
+        str(code): {
+            "description": meanings[code],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code in codes
+    }
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+TASK_ID_QUERY = {
+    "name": "taskId",
+    "in": "query",
+    "required": True,
+    "schema": {"type": "string"},
+}
+TASK_REF = {"$ref": "#/components/schemas/Task"}
+
+
+def _paths() -> dict:
+    return {
+        "/jobs/createTask": {
+            "post": {
+                "operationId": "createTask",
+                "summary": "Create a video task (queued by the studio, charged once accepted)",
+                "parameters": [
+                    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}},
+                    {"name": "X-Studio-Key", "in": "header", "schema": {"type": "string"}},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": CREATE_BODY}},
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["taskId"],
+                            "properties": {"taskId": {"type": "string"}},
+                        },
+                        "The task was queued",
+                    ),
+                    **_errors(400, 401, 402, 403, 409, 429),
+                },
+            }
+        },
+        "/jobs/recordInfo": {
+            "get": {
+                "operationId": "recordInfo",
+                "summary": "The status of a task, in the vendor's shape",
+                "parameters": [TASK_ID_QUERY],
+                "responses": {
+                    "200": _json(TASK_REF, "The task"),
+                    **_errors(400, 401, 403, 404, 429),
+                },
+            }
+        },
+        "/jobs": {
+            "get": {
+                "operationId": "listJobs",
+                "summary": "The workspace's tasks, newest first (studio extension)",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string"}},
+                    {"name": "model", "in": "query", "schema": {"type": "string"}},
+                    {"name": "creator", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "string"}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["data", "nextCursor"],
+                            "properties": {
+                                "data": {"type": "array", "items": TASK_REF},
+                                "nextCursor": {"type": ["string", "null"]},
+                            },
+                        },
+                        "One page of tasks",
+                    ),
+                    **_errors(400, 401, 403, 429),
+                },
+            }
+        },
+        "/jobs/cancel": {
+            "post": {
+                "operationId": "cancelTask",
+                "summary": "Cancel a task the studio has not sent yet (studio extension)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["taskId"],
+                                "properties": {"taskId": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(TASK_REF, "The canceled task"),
+                    **_errors(400, 401, 403, 404, 409, 429),
+                },
+            }
+        },
+    }
+
+
+def document(request=None) -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Kinovi Studio API",
+            "version": "1.0.0",
+            "description": (
+                "The Kinovi API as the studio speaks it: the vendor's paths, bodies and "
+                "answers, with personal access tokens (kst_…) in place of the Kinovi key. "
+                "Everything the studio adds applies: budgets, the fair queue, the ledger."
+            ),
+        },
+        "servers": [{"url": f"{settings.SITE_URL}/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": ERROR, "Task": TASK},
+        },
+    }
