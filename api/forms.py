@@ -16,7 +16,9 @@ EXPIRY_CHOICES = [
 
 class TokenForm(forms.Form):
     name = forms.CharField(
-        max_length=100, help_text="What the token is for, e.g. “nightly batch script”."
+        max_length=100,
+        help_text="What the token is for, e.g. “nightly batch script”.",
+        error_messages={"required": "Give the token a name."},
     )
     scopes = forms.MultipleChoiceField(
         choices=Scope.choices,
@@ -25,12 +27,6 @@ class TokenForm(forms.Form):
         error_messages={"required": "Choose at least one scope."},
     )
     expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
-
-    def clean_name(self):
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Give the token a name.")
-        return name
 
     @property
     def expires_at(self):
