@@ -6,6 +6,8 @@ Nothing here is autouse: the header and deploy tests in this folder keep their o
 import pytest
 
 from accounts.models import ApiKey, AuditEntry, Invitation, Membership, Role, User, Workspace
+from api import tokens
+from api.models import ApiToken
 from generations.models import CreditEntry, Generation, StatusEvent, WebhookDelivery
 
 CANARY = "sk_live_CANARY_9f8e7d6c5b4a"
@@ -56,6 +58,12 @@ def world(fast_passwords, offline_kinovi, cast, team, make_user, canary):
     )
     mia = make_user("mia@example.com")
     target = Membership.objects.create(user=mia, workspace=team, role=Role.MEMBER)
+    api_token, _ = tokens.create_token(
+        membership=Membership.objects.get(user=cast["bob"], workspace=team),
+        name="Bob's script",
+        scopes=["generate", "read"],
+        expires_at=None,
+    )
     return {
         "team": team,
         "key": key,
@@ -64,6 +72,7 @@ def world(fast_passwords, offline_kinovi, cast, team, make_user, canary):
         "invitation_token": token,
         "target": target,
         "cast": cast,
+        "api_token": api_token,
     }
 
 
@@ -99,5 +108,8 @@ def snapshot() -> dict:
         "ledger": list(CreditEntry.objects.order_by("pk").values_list("pk", "kind", "credits")),
         "events": StatusEvent.objects.count(),
         "audit": AuditEntry.objects.count(),
+        "api_tokens": list(
+            ApiToken.objects.order_by("pk").values_list("pk", "name", "scopes", "revoked_at")
+        ),
         "deliveries": WebhookDelivery.objects.count(),
     }
