@@ -96,3 +96,86 @@ class RateWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} requests of token {self.token_id} at {self.window_start}"
+
+
+class WebhookSecret(models.Model):
+    """The workspace's signing secret for outbound webhooks (Standard Webhooks `whsec_…`),
+    encrypted at rest like the Kinovi keys; owners rotate it."""
+
+    workspace = models.OneToOneField(Workspace, models.CASCADE, related_name="webhook_secret")
+    secret_ciphertext = models.TextField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Webhook secret of {self.workspace}"
+
+    def __repr__(self) -> str:
+        return f"<WebhookSecret of workspace {self.workspace_id}>"
+
+
+class Callback(models.Model):
+    """The callBackUrl a script gave with createTask: told when the task ends."""
+
+    generation = models.OneToOneField(
+        "generations.Generation", models.CASCADE, related_name="api_callback"
+    )
+    token = models.ForeignKey(ApiToken, models.SET_NULL, null=True, blank=True, related_name="+")
+    url = models.URLField(max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Callback of generation {self.generation_id}"
+
+
+class Delivery(models.Model):
+    """The completion webhook of one generation, sent until a 2xx or the retries run out."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    generation = models.OneToOneField(
+        "generations.Generation", models.CASCADE, related_name="api_delivery"
+    )
+    workspace = models.ForeignKey(Workspace, models.CASCADE, related_name="api_deliveries")
+    url = models.URLField(max_length=2000)
+    message_id = models.CharField(max_length=64, unique=True)
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], name="delivery_due", condition=models.Q(state="pending")
+            ),
+            models.Index(fields=["workspace", "-created_at"], name="delivery_list"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delivery {self.message_id} ({self.state})"
+
+
+class Attempt(models.Model):
+    """One POST of a delivery: what the receiver answered, or why nothing was sent."""
+
+    delivery = models.ForeignKey(Delivery, models.CASCADE, related_name="attempt_rows")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Attempt at {self.attempted_at:%H:%M:%S} ({self.status_code or self.error})"

@@ -2,15 +2,17 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts import access
-from api import tokens
+from api import tokens, webhooks
 from api.examples import TOKEN_PLACEHOLDER, examples
 from api.forms import TokenForm
-from api.models import ApiToken
+from api.models import ApiToken, Delivery
 
 
 def _visible_tokens(membership):
@@ -88,3 +90,53 @@ def docs(request):
         "token_variable": TOKEN_PLACEHOLDER.lstrip("$"),
     }
     return render(request, "api/docs.html", context)
+
+
+# --- outbound webhooks --------------------------------------------------------------------------
+
+ROTATE_REFUSAL = "Only owners can rotate the webhook secret."
+
+
+def _deliveries(membership):
+    queryset = Delivery.objects.filter(workspace=membership.workspace).select_related("generation")
+    if not membership.can_manage_members:
+        queryset = queryset.filter(generation__creator=membership.user)
+    return queryset.prefetch_related("attempt_rows").order_by("-created_at", "-id")[:100]
+
+
+@require_GET
+@access.workspace_required("can_generate")
+def webhook_deliveries(request):
+    context = {
+        "deliveries": _deliveries(request.membership),
+        "secret": webhooks.secret_for(request.workspace),
+        "can_rotate": request.membership.is_owner,
+        "allow_private": settings.API_WEBHOOK_ALLOW_PRIVATE,
+    }
+    response = render(request, "api/webhooks.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@access.workspace_required()
+def webhook_rotate(request):
+    if not request.membership.is_owner:
+        raise PermissionDenied(ROTATE_REFUSAL)
+    webhooks.rotate_secret(membership=request.membership)
+    messages.success(request, "A new webhook secret is in use; update your receivers.")
+    return redirect("api_webhooks")
+
+
+@require_POST
+@login_required
+def webhook_resend(request, delivery_id):
+    delivery = access.get_for_member(
+        request, Delivery.objects.select_related("generation"), "can_generate", pk=delivery_id
+    )
+    membership = request.membership
+    if delivery.generation.creator_id != membership.user_id and not membership.can_manage_members:
+        raise access.RoleRequired("can_manage_members")
+    webhooks.resend(delivery=delivery, membership=membership)
+    messages.success(request, "It will be sent again now.")
+    return redirect("api_webhooks")

@@ -11,4 +11,7 @@ urlpatterns = [
     path("api-tokens/", pages.token_list, name="api_tokens"),
     path("api-tokens/<int:token_id>/revoke/", pages.token_revoke, name="api_token_revoke"),
     path("api-docs/", pages.docs, name="api_docs"),
+    path("api-webhooks/", pages.webhook_deliveries, name="api_webhooks"),
+    path("api-webhooks/rotate/", pages.webhook_rotate, name="api_webhook_rotate"),
+    path("api-webhooks/<int:delivery_id>/resend/", pages.webhook_resend, name="api_webhook_resend"),
 ]

@@ -8,11 +8,12 @@ A task of another workspace is a 404, like an unknown one: its existence is not 
 import json
 from functools import wraps
 
+from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from api import idempotency, listing, ratelimit, tokens, vendor
-from api.models import Scope
+from api import idempotency, listing, ratelimit, tokens, vendor, webhooks
+from api.models import Callback, Scope
 from api.openapi import document
 from generations import pricing, services
 from generations.forms import usable_keys
@@ -158,6 +159,17 @@ def _refusal(caller: tokens.Caller, params: vendor.CreateRequest, exc) -> ApiErr
 
 
 def _submit(caller: tokens.Caller, api_key, params: vendor.CreateRequest) -> Generation:
+    """The generation, queued by the studio's service, with its callback if one was given."""
+    with transaction.atomic():
+        generation = _queue(caller, api_key, params)
+        if params.callback_url:
+            Callback.objects.create(
+                generation=generation, token=caller.token, url=params.callback_url
+            )
+    return generation
+
+
+def _queue(caller: tokens.Caller, api_key, params: vendor.CreateRequest) -> Generation:
     try:
         return services.submit(
             membership=caller.membership,
@@ -181,11 +193,12 @@ def create_task(request, caller: tokens.Caller):
         raise ApiError(
             400, "Invalid parameters: " + "; ".join(e["message"] for e in errors), errors=errors
         )
-    if params.callback_url:
+    reason = params.callback_url and webhooks.refusal(params.callback_url, resolve=False)
+    if reason:
         raise ApiError(
             400,
-            "callBackUrl is not supported by this studio yet: poll recordInfo instead.",
-            errors=[{"path": "callBackUrl", "message": "not supported yet"}],
+            f"callBackUrl refused: {reason}.",
+            errors=[{"path": "callBackUrl", "message": reason}],
         )
     api_key = _choose_key(request, caller)
     key = request.headers.get("Idempotency-Key")

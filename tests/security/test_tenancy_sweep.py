@@ -182,6 +182,13 @@ ROUTES: dict[str, Route] = {
     "api_token_revoke": Route(
         post=frozenset({OWNER, ADMIN, MEMBER}), ids=lambda w: {"token_id": w["api_token"].pk}
     ),
+    # Outbound webhooks: for those who generate; "send again" for the video's creator (Bob)
+    # and the managers; rotating the signing secret for owners.
+    "api_webhooks": Route(get=GENERATORS),
+    "api_webhook_rotate": Route(post=OWNERS, refusal="Only owners can rotate the webhook secret."),
+    "api_webhook_resend": Route(
+        post=GENERATORS, ids=lambda w: {"delivery_id": w["api_delivery"].pk}
+    ),
 }
 
 
