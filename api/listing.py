@@ -14,6 +14,7 @@ from django.db.models import Q
 from api import vendor
 from generations.models import Generation, Model
 
+PARAMETERS = frozenset({"status", "model", "creator", "limit", "cursor"})
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
@@ -42,7 +43,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def _limit(raw) -> int:
-    if raw in (None, ""):
+    if raw is None:
         return DEFAULT_LIMIT
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         raise BadFilter("limit", f"limit must be a whole number from 1 to {MAX_LIMIT}.")
@@ -50,7 +51,9 @@ def _limit(raw) -> int:
 
 
 def _filtered(queryset, params, user_id: int):
-    statuses = [s for s in (params.get("status") or "").split(",") if s]
+    # A parameter given empty is refused like a wrong one: it would otherwise match everything.
+    raw = params.get("status")
+    statuses = raw.split(",") if raw is not None else []
     for status in statuses:
         if status not in vendor.STUDIO_STATUSES:
             raise BadFilter("status", "status must be waiting, generating, success or fail.")
@@ -59,12 +62,12 @@ def _filtered(queryset, params, user_id: int):
             status__in=[s for v in statuses for s in vendor.STUDIO_STATUSES[v]]
         )
     model = params.get("model")
-    if model:
+    if model is not None:
         if model not in Model.values:
             raise BadFilter("model", f"model must be one of {', '.join(Model.values)}.")
         queryset = queryset.filter(model=model)
     creator = params.get("creator")
-    if creator:
+    if creator is not None:
         if creator != "me":
             raise BadFilter("creator", "creator may only be me.")
         queryset = queryset.filter(creator_id=user_id)

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 
+from api.vendor import UNSUPPORTED_INPUTS
 from generations.models import AspectRatio, Model
 
 ERROR = {
@@ -30,12 +31,19 @@ CREATE_BODY = {
     "required": ["model", "inputs"],
     "properties": {
         "model": {"type": "string", "enum": list(Model.values)},
-        "callBackUrl": {"type": "string", "format": "uri"},
+        "callBackUrl": {
+            "type": "string",
+            "format": "uri",
+            "pattern": "^https?://",
+            "description": "Receives the signed completion webhook; private and loopback "
+            "addresses are refused unless the deployment allows them.",
+        },
         "inputs": {
             "type": "object",
             "required": ["prompt"],
             "properties": {
-                "prompt": {"type": "string", "minLength": 1, "maxLength": 4000},
+                # At least one character that is not a space: a blank prompt is refused.
+                "prompt": {"type": "string", "minLength": 1, "maxLength": 4000, "pattern": "\\S"},
                 "duration": {
                     "type": "string",
                     "enum": [str(n) for n in range(4, 16)],
@@ -48,6 +56,11 @@ CREATE_BODY = {
                 },
                 "mode": {"type": "string", "enum": ["keyframe", "reference"]},
                 "upscaleResolution": {"type": "string", "enum": ["4k"]},
+                # The vendor's newer inputs the studio cannot pass on: refused when given.
+                **{
+                    name: {"type": "null", "description": "Not supported by the studio."}
+                    for name in UNSUPPORTED_INPUTS
+                },
             },
         },
     },
@@ -96,6 +109,7 @@ def _errors(*codes: int) -> dict:
         404: "No such task in this workspace",
         409: "Conflict (idempotency key reused with another body, or too late to cancel)",
         429: "Rate limit of the key reached; see Retry-After",
+        500: "Server error; retry later",
     }
     return {
         str(code): {
@@ -110,6 +124,8 @@ def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_STATUS = "(waiting|generating|success|fail)"
+STATUS_LIST = f"^{_STATUS}(,{_STATUS})*$"
 TASK_ID_QUERY = {
     "name": "taskId",
     "in": "query",
@@ -125,9 +141,21 @@ def _paths() -> dict:
             "post": {
                 "operationId": "createTask",
                 "summary": "Create a video task (queued by the studio, charged once accepted)",
+                "description": "An optional X-Studio-Key header names (by label) the "
+                "workspace's Kinovi key to use instead of its default.",
                 "parameters": [
-                    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}},
-                    {"name": "X-Studio-Key", "in": "header", "schema": {"type": "string"}},
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "description": "The same key and body within 24 hours answer the same "
+                        "task, charged once; another body with the key is a 409.",
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 255,
+                            "pattern": "^[\\x20-\\x7e]+$",
+                        },
+                    },
                 ],
                 "requestBody": {
                     "required": True,
@@ -142,7 +170,7 @@ def _paths() -> dict:
                         },
                         "The task was queued",
                     ),
-                    **_errors(400, 401, 402, 403, 409, 429),
+                    **_errors(400, 401, 402, 403, 409, 429, 500),
                 },
             }
         },
@@ -153,7 +181,7 @@ def _paths() -> dict:
                 "parameters": [TASK_ID_QUERY],
                 "responses": {
                     "200": _json(TASK_REF, "The task"),
-                    **_errors(400, 401, 403, 404, 429),
+                    **_errors(400, 401, 403, 404, 429, 500),
                 },
             }
         },
@@ -162,11 +190,25 @@ def _paths() -> dict:
                 "operationId": "listJobs",
                 "summary": "The workspace's tasks, newest first (studio extension)",
                 "parameters": [
-                    {"name": "status", "in": "query", "schema": {"type": "string"}},
-                    {"name": "model", "in": "query", "schema": {"type": "string"}},
-                    {"name": "creator", "in": "query", "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "string"}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "description": "Comma-separated vendor statuses.",
+                        "schema": {"type": "string", "pattern": STATUS_LIST},
+                    },
+                    {"name": "model", "in": "query", "schema": {"enum": list(Model.values)}},
+                    {"name": "creator", "in": "query", "schema": {"enum": ["me"]}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "description": "nextCursor of the previous page.",
+                        "schema": {"type": "string"},
+                    },
                 ],
                 "responses": {
                     "200": _json(
@@ -180,7 +222,7 @@ def _paths() -> dict:
                         },
                         "One page of tasks",
                     ),
-                    **_errors(400, 401, 403, 429),
+                    **_errors(400, 401, 403, 429, 500),
                 },
             }
         },
@@ -202,7 +244,7 @@ def _paths() -> dict:
                 },
                 "responses": {
                     "200": _json(TASK_REF, "The canceled task"),
-                    **_errors(400, 401, 403, 404, 409, 429),
+                    **_errors(400, 401, 403, 404, 409, 429, 500),
                 },
             }
         },

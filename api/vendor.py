@@ -67,6 +67,18 @@ def _upscale(value, errors: list) -> bool:
     return False
 
 
+def _unstorable(value) -> bool:
+    """A string the database cannot keep: a NUL character, or a lone surrogate (JSON allows
+    "\\ud800"; UTF-8 does not). The form refuses these too."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return "\x00" in value
+
+
 def read_create_body(body) -> tuple[CreateRequest | None, list[dict]]:
     """A createTask body as the studio's parameters, or the list of problems with it."""
     if not isinstance(body, dict):
@@ -79,6 +91,14 @@ def read_create_body(body) -> tuple[CreateRequest | None, list[dict]]:
         for name in UNSUPPORTED_INPUTS
         if inputs.get(name) not in (None, [], "")
     ]
+    for path, value in (
+        ("inputs.prompt", inputs.get("prompt")),
+        ("callBackUrl", body.get("callBackUrl")),
+    ):
+        if _unstorable(value):
+            errors.append(_error(path, "must not contain NUL or unpaired surrogate characters."))
+    if errors:
+        return None, errors
     upscale = _upscale(inputs.get("upscaleResolution"), errors)
     request = CreateRequest(
         model=body.get("model"),

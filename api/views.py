@@ -70,8 +70,20 @@ def _authorize(request, scope: str) -> tokens.Caller:
     return caller
 
 
-def endpoint(method: str, scope: str):
-    """Decorator: one HTTP method, a token with `scope`, ApiError answered as JSON."""
+def _check_query(request, allowed: frozenset) -> None:
+    # A misspelt filter must not silently widen the answer (the vendor's habit with inputs).
+    unknown = sorted(set(request.GET) - allowed)
+    if unknown:
+        raise ApiError(
+            400,
+            f"Unknown query parameter {unknown[0][:40]!r}.",
+            errors=[{"path": name[:40], "message": "unknown parameter"} for name in unknown],
+        )
+
+
+def endpoint(method: str, scope: str, query: frozenset = frozenset()):
+    """Decorator: one HTTP method, a token with `scope`, only the `query` parameters named,
+    ApiError answered as JSON."""
 
     def decorator(view):
         @csrf_exempt
@@ -80,7 +92,9 @@ def endpoint(method: str, scope: str):
             if request.method != method:
                 return ApiError(405, f"Use {method}.", headers={"Allow": method}).response()
             try:
-                return view(request, _authorize(request, scope), *args, **kwargs)
+                caller = _authorize(request, scope)
+                _check_query(request, query)
+                return view(request, caller, *args, **kwargs)
             except ApiError as exc:
                 return exc.response()
 
@@ -228,7 +242,7 @@ def create_task(request, caller: tokens.Caller):
 # --- reading and canceling ----------------------------------------------------------------------
 
 
-@endpoint("GET", Scope.READ)
+@endpoint("GET", Scope.READ, frozenset({"taskId"}))
 def record_info(request, caller: tokens.Caller):
     return _answer(vendor.record_info(_task_for(caller, request.GET.get("taskId"))))
 
@@ -236,8 +250,7 @@ def record_info(request, caller: tokens.Caller):
 @endpoint("POST", Scope.GENERATE)
 def cancel(request, caller: tokens.Caller):
     body = _json_body(request)
-    raw = body.get("taskId") if isinstance(body, dict) else None
-    generation = _task_for(caller, raw if raw is not None else request.GET.get("taskId"))
+    generation = _task_for(caller, body.get("taskId") if isinstance(body, dict) else None)
     membership = caller.membership
     if generation.creator_id != membership.user_id and not membership.can_manage_members:
         raise ApiError(403, "Only its creator or a workspace owner or admin can cancel it.")
@@ -253,7 +266,7 @@ def openapi(request):
     return JsonResponse(document(request), json_dumps_params={"indent": 1})
 
 
-@endpoint("GET", Scope.READ)
+@endpoint("GET", Scope.READ, listing.PARAMETERS)
 def jobs(request, caller: tokens.Caller):
     try:
         data = listing.page(

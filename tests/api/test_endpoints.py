@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import Membership
+from accounts.models import ApiKey, Membership
 from api import vendor
 from api.models import ApiToken
 from generations.models import Generation, Status
@@ -61,6 +61,9 @@ def test_the_seed_body_queues_a_generation_with_the_default_key(api, bob_token, 
         ({"model": "seedance-20"}, "inputs"),
         ({**SEED_BODY, "callBackUrl": "ftp://x"}, "callBackUrl"),
         ([1, 2], ""),
+        (_body(prompt="A fox\x00 at dawn"), "inputs.prompt"),
+        (_body(prompt="A fox \ud800 at dawn"), "inputs.prompt"),
+        ({**SEED_BODY, "callBackUrl": "https://example.com/\x00"}, "callBackUrl"),
     ],
 )
 def test_bad_bodies_are_400_with_vendor_paths(api, bob_token, body, path):
@@ -109,8 +112,6 @@ def test_a_members_cap_is_402_too(api, bob_token, cast, team):
 
 
 def test_a_key_named_by_header(api, bob_token, team, cast):
-    from accounts.models import ApiKey
-
     other = ApiKey(workspace=team, label="Second", created_by=cast["alice"])
     other.secret = "sk_live_second_0002"
     other.save()

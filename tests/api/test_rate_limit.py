@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
@@ -68,8 +69,6 @@ def test_a_new_window_starts_afresh_and_clears_the_old(
 
 
 def test_redis_counts_when_configured(api, cast, make_token, limit_3, redis_cache, team_key):
-    import redis
-
     token = make_token(cast["bob"])
     assert _exhaust(api, token) == [200, 200, 200]
     _assert_limited(api.jobs(token))

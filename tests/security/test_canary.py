@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils.log import AdminEmailHandler
 
 from accounts.models import ApiKey
+from api import views as api_views
 from generations import services, tasks
 from generations.models import Generation, Status, WebhookDelivery
 from tests.localserver import LocalKinovi
@@ -427,10 +428,6 @@ def test_an_api_token_is_seen_once_and_never_again(
 ):
     """Made on its page, used for good and bad calls and for a call whose view raises: the
     token is then in no page, log record, row, queued job or error report."""
-    import re
-
-    from api import views as api_views
-
     caplog.set_level(logging.DEBUG)
     login_as(world["cast"]["bob"], world["team"])
     made = client.post(
