@@ -157,3 +157,24 @@ def test_last_use_time_and_address_are_recorded(api, cast, make_token, team_key)
 
     row.refresh_from_db()
     assert row.last_used_at is not None and row.last_used_ip == "127.0.0.1"
+
+
+def test_last_use_is_written_once_a_minute_unless_the_address_changes(
+    api, cast, make_token, team_key, time_machine
+):
+    token = make_token(cast["bob"])
+    api.jobs(token)
+    first = ApiToken.objects.get().last_used_at
+
+    api.jobs(token)
+    assert ApiToken.objects.get().last_used_at == first  # within the minute: no write
+    api.client.get(
+        "/api/v1/jobs", REMOTE_ADDR="10.9.8.7", headers={"Authorization": f"Bearer {token}"}
+    )
+    row = ApiToken.objects.get()
+    assert row.last_used_ip == "10.9.8.7" and row.last_used_at > first
+    time_machine.move_to(row.last_used_at + timedelta(minutes=1, seconds=1))
+    api.client.get(
+        "/api/v1/jobs", REMOTE_ADDR="10.9.8.7", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert ApiToken.objects.get().last_used_at > row.last_used_at
