@@ -37,6 +37,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         moment = datetime.fromisoformat(moment)
         if moment.tzinfo is None or not isinstance(pk, int) or isinstance(pk, bool):
             raise ValueError
+        if not 0 < pk < 2**63:  # a bigint, or the database refuses the comparison
+            raise ValueError
         return moment, pk
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise BadFilter("cursor", "cursor is not one this API gave out.") from None
@@ -45,7 +47,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 def _limit(raw) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # ASCII digits only: "²" is a digit to str.isdigit() but not to int().
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise BadFilter("limit", f"limit must be a whole number from 1 to {MAX_LIMIT}.")
     return int(raw)
 

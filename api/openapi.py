@@ -135,119 +135,135 @@ TASK_ID_QUERY = {
 TASK_REF = {"$ref": "#/components/schemas/Task"}
 
 
-def _paths() -> dict:
+def _create_task() -> dict:
     return {
-        "/jobs/createTask": {
-            "post": {
-                "operationId": "createTask",
-                "summary": "Create a video task (queued by the studio, charged once accepted)",
-                "description": "An optional X-Studio-Key header names (by label) the "
-                "workspace's Kinovi key to use instead of its default.",
-                "parameters": [
+        "post": {
+            "operationId": "createTask",
+            "summary": "Create a video task (queued by the studio, charged once accepted)",
+            "description": "An optional X-Studio-Key header names (by label) the "
+            "workspace's Kinovi key to use instead of its default.",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "description": "The same key and body within 24 hours answer the same "
+                    "task, charged once; another body with the key is a 409.",
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 255,
+                        "pattern": "^[\\x20-\\x7e]+$",
+                    },
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": CREATE_BODY}},
+            },
+            "responses": {
+                "200": _json(
                     {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "description": "The same key and body within 24 hours answer the same "
-                        "task, charged once; another body with the key is a 409.",
-                        "schema": {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": 255,
-                            "pattern": "^[\\x20-\\x7e]+$",
+                        "type": "object",
+                        "required": ["taskId"],
+                        "properties": {"taskId": {"type": "string"}},
+                    },
+                    "The task was queued",
+                ),
+                **_errors(400, 401, 402, 403, 409, 429, 500),
+            },
+        }
+    }
+
+
+def _record_info() -> dict:
+    return {
+        "get": {
+            "operationId": "recordInfo",
+            "summary": "The status of a task, in the vendor's shape",
+            "parameters": [TASK_ID_QUERY],
+            "responses": {
+                "200": _json(TASK_REF, "The task"),
+                **_errors(400, 401, 403, 404, 429, 500),
+            },
+        }
+    }
+
+
+def _list_jobs() -> dict:
+    return {
+        "get": {
+            "operationId": "listJobs",
+            "summary": "The workspace's tasks, newest first (studio extension)",
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "description": "Comma-separated vendor statuses.",
+                    "schema": {"type": "string", "pattern": STATUS_LIST},
+                },
+                {"name": "model", "in": "query", "schema": {"enum": list(Model.values)}},
+                {"name": "creator", "in": "query", "schema": {"enum": ["me"]}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "nextCursor of the previous page.",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["data", "nextCursor"],
+                        "properties": {
+                            "data": {"type": "array", "items": TASK_REF},
+                            "nextCursor": {"type": ["string", "null"]},
                         },
                     },
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": CREATE_BODY}},
-                },
-                "responses": {
-                    "200": _json(
-                        {
+                    "One page of tasks",
+                ),
+                **_errors(400, 401, 403, 429, 500),
+            },
+        }
+    }
+
+
+def _cancel() -> dict:
+    return {
+        "post": {
+            "operationId": "cancelTask",
+            "summary": "Cancel a task the studio has not sent yet (studio extension)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
                             "type": "object",
                             "required": ["taskId"],
                             "properties": {"taskId": {"type": "string"}},
-                        },
-                        "The task was queued",
-                    ),
-                    **_errors(400, 401, 402, 403, 409, 429, 500),
-                },
-            }
-        },
-        "/jobs/recordInfo": {
-            "get": {
-                "operationId": "recordInfo",
-                "summary": "The status of a task, in the vendor's shape",
-                "parameters": [TASK_ID_QUERY],
-                "responses": {
-                    "200": _json(TASK_REF, "The task"),
-                    **_errors(400, 401, 403, 404, 429, 500),
-                },
-            }
-        },
-        "/jobs": {
-            "get": {
-                "operationId": "listJobs",
-                "summary": "The workspace's tasks, newest first (studio extension)",
-                "parameters": [
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "description": "Comma-separated vendor statuses.",
-                        "schema": {"type": "string", "pattern": STATUS_LIST},
-                    },
-                    {"name": "model", "in": "query", "schema": {"enum": list(Model.values)}},
-                    {"name": "creator", "in": "query", "schema": {"enum": ["me"]}},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-                    },
-                    {
-                        "name": "cursor",
-                        "in": "query",
-                        "description": "nextCursor of the previous page.",
-                        "schema": {"type": "string"},
-                    },
-                ],
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["data", "nextCursor"],
-                            "properties": {
-                                "data": {"type": "array", "items": TASK_REF},
-                                "nextCursor": {"type": ["string", "null"]},
-                            },
-                        },
-                        "One page of tasks",
-                    ),
-                    **_errors(400, 401, 403, 429, 500),
-                },
-            }
-        },
-        "/jobs/cancel": {
-            "post": {
-                "operationId": "cancelTask",
-                "summary": "Cancel a task the studio has not sent yet (studio extension)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["taskId"],
-                                "properties": {"taskId": {"type": "string"}},
-                            }
                         }
-                    },
+                    }
                 },
-                "responses": {
-                    "200": _json(TASK_REF, "The canceled task"),
-                    **_errors(400, 401, 403, 404, 409, 429, 500),
-                },
-            }
-        },
+            },
+            "responses": {
+                "200": _json(TASK_REF, "The canceled task"),
+                **_errors(400, 401, 403, 404, 409, 429, 500),
+            },
+        }
+    }
+
+
+def _paths() -> dict:
+    return {
+        "/jobs/createTask": _create_task(),
+        "/jobs/recordInfo": _record_info(),
+        "/jobs": _list_jobs(),
+        "/jobs/cancel": _cancel(),
     }
 
 

@@ -89,7 +89,7 @@ def read_create_body(body) -> tuple[CreateRequest | None, list[dict]]:
     errors = [
         _error(f"inputs.{name}", f"{name} is not supported by this studio; leave it out.")
         for name in UNSUPPORTED_INPUTS
-        if inputs.get(name) not in (None, [], "")
+        if inputs.get(name) is not None
     ]
     for path, value in (
         ("inputs.prompt", inputs.get("prompt")),
@@ -107,7 +107,7 @@ def read_create_body(body) -> tuple[CreateRequest | None, list[dict]]:
         aspect_ratio=inputs.get("aspectRatio") or DEFAULTS["aspectRatio"],
         mode=inputs.get("mode") or DEFAULTS["mode"],
         upscale_4k=upscale,
-        callback_url=body.get("callBackUrl") or None,
+        callback_url=body.get("callBackUrl"),  # given empty is refused, not ignored
     )
     errors += validate_create_inputs(
         model=request.model,

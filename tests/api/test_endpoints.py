@@ -1,5 +1,6 @@
 """createTask, recordInfo, jobs and cancel: the vendor's shapes from the studio's data."""
 
+import base64
 import json
 from datetime import timedelta
 
@@ -60,6 +61,8 @@ def test_the_seed_body_queues_a_generation_with_the_default_key(api, bob_token, 
         ({**SEED_BODY, "model": "seedance-1"}, "model"),
         ({"model": "seedance-20"}, "inputs"),
         ({**SEED_BODY, "callBackUrl": "ftp://x"}, "callBackUrl"),
+        ({**SEED_BODY, "callBackUrl": ""}, "callBackUrl"),
+        (_body(seed=[]), "inputs.seed"),
         ([1, 2], ""),
         (_body(prompt="A fox\x00 at dawn"), "inputs.prompt"),
         (_body(prompt="A fox \ud800 at dawn"), "inputs.prompt"),
@@ -230,7 +233,20 @@ def test_jobs_pages_with_a_cursor_and_filters(api, bob_token, team, cast, team_k
     assert {i["taskId"] for i in success} == {vendor.task_id(g) for g in made[1::2]}
     mine = api.jobs(bob_token, creator="me", status="waiting").json()["data"]
     assert {i["taskId"] for i in mine} == {vendor.task_id(made[i]) for i in (0, 2, 4)}
-    for bad in ({"limit": "0"}, {"status": "done"}, {"cursor": "garbage!"}, {"creator": "x"}):
+    huge = base64.urlsafe_b64encode(json.dumps([start.isoformat(), 10**30]).encode()).decode()
+    naive = base64.urlsafe_b64encode(json.dumps(["2026-01-01T00:00:00", 1]).encode()).decode()
+    for bad in (
+        {"limit": "0"},
+        {"limit": "²"},
+        {"limit": ""},
+        {"status": "done"},
+        {"status": ""},
+        {"cursor": "garbage!"},
+        {"cursor": huge},
+        {"cursor": naive},
+        {"creator": "x"},
+        {"statuss": "success"},
+    ):
         response = api.jobs(bob_token, **bad)
         assert response.status_code == 400 and response.json()["errors"], bad
 

@@ -15,13 +15,16 @@ from schemathesis.specs.openapi import checks
 
 from generations.models import Generation
 
-CHECKS = [
+ALWAYS = [
     not_a_server_error,
     checks.status_code_conformance,
     checks.content_type_conformance,
     checks.response_schema_conformance,
-    checks.negative_data_rejection,
 ]
+# "Invalid data is refused" is checked on bodies only: in a query, schemathesis's extra
+# parameter is often one whose value is null, which no HTTP client sends, so the request
+# that arrives is a valid one (its own reproduction shows it) and a 200 is right.
+WITH_BODY = [*ALWAYS, checks.negative_data_rejection]
 EXAMPLES = 30  # per operation and mode: bounded, a few seconds each
 
 
@@ -51,18 +54,24 @@ def test_the_api_keeps_its_documented_promises(api_schema, bearer, mode):
         "POST /jobs/cancel",
     }
     for operation in found:
+        fuzz(operation, bearer, mode)
 
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        )
-        def run(case):
-            case.call_and_validate(headers=bearer, checks=CHECKS)
 
-        run()
+def fuzz(operation, bearer: dict, mode) -> None:
+    """EXAMPLES generated requests of one operation, each sent and checked."""
+    checks_here = WITH_BODY if operation.method.upper() == "POST" else ALWAYS
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    def run(case):
+        case.call_and_validate(headers=bearer, checks=checks_here)
+
+    run()
 
 
 def test_the_fuzzing_reaches_the_studio(api_schema, bearer, client):

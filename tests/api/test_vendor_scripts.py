@@ -56,6 +56,31 @@ def vendor_style_client(base_url: str, api_key: str, prompt: str, *, timeout: fl
     raise AssertionError(f"{task_id} did not finish in {timeout} s")
 
 
+def ten_creates_with_one_key(studio: str, token: str) -> str:
+    def create(_):
+        return requests.post(
+            f"{studio}/jobs/createTask",
+            json=SEED_BODY,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "burst-1"},
+            timeout=30,
+        )
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        burst = list(pool.map(create, range(10)))
+    assert {r.status_code for r in burst} == {200}
+    assert len({r.json()["taskId"] for r in burst}) == 1
+    return burst[0].json()["taskId"]
+
+
+def seed_curl(studio: str, token: str) -> str:
+    """The seed's curl with only the base URL and the key changed, run by a shell as pasted
+    into a terminal; its taskId."""
+    command = SEED_CURL.replace(VENDOR_BASE, studio).replace("YOUR_API_KEY", token)
+    ran = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)["taskId"]
+
+
 def wait_done(generation, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -77,26 +102,8 @@ def test_vendor_samples_run_against_the_studio(
     token = make_token(cast["bob"])
     studio = f"{sandbox_server.url}/api/v1"
 
-    # Ten concurrent creates with one Idempotency-Key, before any worker runs.
-    def create(_):
-        return requests.post(
-            f"{studio}/jobs/createTask",
-            json=SEED_BODY,
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "burst-1"},
-            timeout=30,
-        )
-
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        burst = list(pool.map(create, range(10)))
-    assert {r.status_code for r in burst} == {200}
-    assert len({r.json()["taskId"] for r in burst}) == 1
-
-    # The seed's curl, with only the base URL and the key changed.
-    command = SEED_CURL.replace(VENDOR_BASE, studio).replace("YOUR_API_KEY", token)
-    # Run by a shell, as pasted into a terminal.
-    ran = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
-    assert ran.returncode == 0, ran.stderr
-    curl_task = json.loads(ran.stdout)["taskId"]
+    burst_task = ten_creates_with_one_key(studio, token)  # before any worker runs
+    curl_task = seed_curl(studio, token)
 
     start_q_cluster()
     scripted = vendor_style_client(studio, token, "A heron lifting off a misty lake")
@@ -117,7 +124,7 @@ def test_vendor_samples_run_against_the_studio(
     )
     generations = [
         Generation.objects.get(public_id=vendor.parse_task_id(t))
-        for t in (burst[0].json()["taskId"], curl_task, scripted["taskId"], strict_task)
+        for t in (burst_task, curl_task, scripted["taskId"], strict_task)
     ]
     finished = [wait_done(g) for g in generations]
     assert strict.record_info(strict_task).status == "success"
