@@ -1,19 +1,19 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-SWEEP_SCHEDULE = "api webhook sweep"
+SWEEP_SCHEDULE = "api sweep"
 
 
 def register_sweep(sender, **kwargs) -> None:
-    """Idempotent (post_migrate, also after a test flush): the webhook sweep every minute."""
+    """Idempotent (post_migrate, also after a test flush): api.sweep.run every minute."""
     from django.utils import timezone
     from django_q.models import Schedule
 
     Schedule.objects.update_or_create(
         name=SWEEP_SCHEDULE,
-        defaults={"func": "api.webhooks.sweep", "schedule_type": Schedule.MINUTES, "minutes": 1},
+        defaults={"func": "api.sweep.run", "schedule_type": Schedule.MINUTES, "minutes": 1},
         create_defaults={
-            "func": "api.webhooks.sweep",
+            "func": "api.sweep.run",
             "schedule_type": Schedule.MINUTES,
             "minutes": 1,
             "repeats": -1,

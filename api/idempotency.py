@@ -58,8 +58,12 @@ def create_once(
     return generation, False
 
 
+PRUNE_BATCH = 5000
+
+
 def prune(*, now=None) -> int:
-    """Deletes records past the window (the key may then be used again)."""
+    """Deletes records past the window (the key may then be used again), a bounded batch."""
     cutoff = (now or timezone.now()) - timedelta(hours=settings.API_IDEMPOTENCY_HOURS)
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    old = IdempotencyRecord.objects.filter(created_at__lt=cutoff).order_by("created_at")
+    ids = list(old.values_list("pk", flat=True)[:PRUNE_BATCH])
+    return IdempotencyRecord.objects.filter(pk__in=ids).delete()[0] if ids else 0

@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django_q.models import Schedule
 
+from api import sweep
 from api.models import IdempotencyRecord
 from generations.models import Generation
 from tests.api.conftest import SEED_BODY
@@ -100,3 +102,14 @@ def test_ten_concurrent_creates_with_one_key_make_one_generation(live_server, bo
     assert len({r.json()["taskId"] for r in responses}) == 1
     assert Generation.objects.count() == 1
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 9
+
+
+def test_the_minute_job_prunes_old_records_and_is_scheduled(api, bob_token, time_machine):
+    api.create(bob_token, headers={"Idempotency-Key": "old"})
+    time_machine.move_to(IdempotencyRecord.objects.get().created_at + timedelta(hours=23))
+    api.create(bob_token, headers={"Idempotency-Key": "recent"})
+    time_machine.move_to(IdempotencyRecord.objects.get(key="old").created_at + timedelta(hours=25))
+
+    assert sweep.run()["idempotency_pruned"] == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["recent"]
+    assert Schedule.objects.get(name="api sweep").func == "api.sweep.run"

@@ -228,3 +228,20 @@ def test_the_cluster_delivers_when_the_task_ends(
     assert payload["data"]["state"] == "success"
     generation = Generation.objects.get()
     assert payload["data"]["output"][0]["url"] == generation.video_url
+
+
+@pytest.mark.django_db
+def test_the_sweep_starts_a_delivery_the_signal_missed(api, cast, make_token, team_key, settings):
+    settings.API_WEBHOOK_ALLOW_PRIVATE = True
+    api.create(make_token(cast["bob"]), _with_callback("https://hooks.example.com/done"))
+    generation = Generation.objects.get()
+    # Ended by a bulk UPDATE: no post_save, so only the sweep can notice.
+    Generation.objects.filter(pk=generation.pk).update(status=Status.SUCCESS)
+    assert not Delivery.objects.exists()
+
+    assert webhooks.sweep() == 1  # one delivery started and due
+
+    delivery = Delivery.objects.get()
+    assert delivery.generation == generation and delivery.state == Delivery.State.PENDING
+    assert delivery.payload["data"]["state"] == "success"
+    assert webhooks.sweep() == 1 and Delivery.objects.count() == 1  # started once only
