@@ -29,6 +29,7 @@ MASK = "[masked]"
 _SECRET_PATTERNS = [
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + MASK),
     (re.compile(r"\bsk_[A-Za-z0-9_-]{4,}"), "sk_" + MASK),
+    (re.compile(r"\bkst_[A-Za-z0-9_-]{4,}"), "kst_" + MASK),
     (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)[^\"',}\s]+"), r"\1" + MASK),
 ]
 

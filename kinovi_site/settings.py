@@ -156,6 +156,7 @@ INSTALLED_APPS = [
     "accounts",
     "generations",
     "sandbox",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -289,6 +290,30 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# The studio's own API (api/): requests per token and minute, counted across every web
+# process: in Redis (the "api" cache) when REDIS_URL is set, in the database otherwise.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24, minimum=1)
+# Outbound webhooks (callBackUrl): the SSRF guard refuses private and loopback targets unless
+# this is on (a test rig, a receiver on the same private network); retries on Standard
+# Webhooks' schedule, about a day in all.
+API_WEBHOOK_ALLOW_PRIVATE = env_bool("API_WEBHOOK_ALLOW_PRIVATE", False)
+API_WEBHOOK_RETRY_SECONDS = [
+    float(s)
+    for s in env.list(
+        "API_WEBHOOK_RETRY_SECONDS", default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+    )
+]
+API_WEBHOOK_CONNECT_TIMEOUT = float(env.str("API_WEBHOOK_CONNECT_TIMEOUT", default="5"))
+API_WEBHOOK_READ_TIMEOUT = float(env.str("API_WEBHOOK_READ_TIMEOUT", default="10"))
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    CACHES["api"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "kinovi-api",
+    }
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

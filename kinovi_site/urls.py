@@ -1,4 +1,4 @@
-"""URL configuration: accounts, generations, the admin, and the sandbox when it is enabled."""
+"""URL configuration: accounts, generations, the studio API, the admin, and the sandbox."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -14,6 +14,7 @@ urlpatterns = [
     path("", landing.home, name="home"),
     path("", include("accounts.urls")),
     path("", include("generations.urls")),
+    path("", include("api.urls")),
     # Always routed, answering 404 unless KINOVI_SANDBOX is on at request time: a URLconf that
     # read the setting at import would keep whatever it saw first, whatever the setting says now.
     path("sandbox/", include("sandbox.urls")),

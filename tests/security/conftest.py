@@ -6,6 +6,8 @@ Nothing here is autouse: the header and deploy tests in this folder keep their o
 import pytest
 
 from accounts.models import ApiKey, AuditEntry, Invitation, Membership, Role, User, Workspace
+from api import tokens
+from api.models import ApiToken, Callback, Delivery, WebhookSecret
 from generations.models import CreditEntry, Generation, StatusEvent, WebhookDelivery
 
 CANARY = "sk_live_CANARY_9f8e7d6c5b4a"
@@ -56,7 +58,24 @@ def world(fast_passwords, offline_kinovi, cast, team, make_user, canary):
     )
     mia = make_user("mia@example.com")
     target = Membership.objects.create(user=mia, workspace=team, role=Role.MEMBER)
+    api_token, _ = tokens.create_token(
+        membership=Membership.objects.get(user=cast["bob"], workspace=team),
+        name="Bob's script",
+        scopes=["generate", "read"],
+        expires_at=None,
+    )
+    Callback.objects.create(generation=generation, token=api_token, url="https://hooks.example/a")
+    api_delivery = Delivery.objects.create(
+        generation=generation,
+        workspace=team,
+        url="https://hooks.example/a",
+        message_id="msg_workspace_a",
+        payload={"code": 200},
+        state=Delivery.State.FAILED,
+        attempts=8,
+    )
     return {
+        "api_delivery": api_delivery,
         "team": team,
         "key": key,
         "generation": generation,
@@ -64,6 +83,7 @@ def world(fast_passwords, offline_kinovi, cast, team, make_user, canary):
         "invitation_token": token,
         "target": target,
         "cast": cast,
+        "api_token": api_token,
     }
 
 
@@ -99,5 +119,14 @@ def snapshot() -> dict:
         "ledger": list(CreditEntry.objects.order_by("pk").values_list("pk", "kind", "credits")),
         "events": StatusEvent.objects.count(),
         "audit": AuditEntry.objects.count(),
+        "api_deliveries": list(
+            Delivery.objects.order_by("pk").values_list(
+                "pk", "state", "attempts", "next_attempt_at"
+            )
+        ),
+        "webhook_secrets": list(WebhookSecret.objects.values_list("pk", "secret_ciphertext")),
+        "api_tokens": list(
+            ApiToken.objects.order_by("pk").values_list("pk", "name", "scopes", "revoked_at")
+        ),
         "deliveries": WebhookDelivery.objects.count(),
     }

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils.log import AdminEmailHandler
 
 from accounts.models import ApiKey, hash_token
+from api import views as api_views
 from generations import queue, services
 from generations.models import Generation, Status, WebhookDelivery
 from tests.localserver import LocalKinovi
@@ -403,3 +404,84 @@ def test_an_error_report_from_inside_the_kinovi_client_carries_no_canary(
     report = "\n".join(report_text(message) for message in admin_mail)
     assert "unexpected failure inside the client" in report and "verify_key" in report
     assert_no_canary(report, "the e-mailed error report")
+
+
+# --- the studio's own API tokens ----------------------------------------------------------------
+
+
+def assert_no_token(text: str, raw: str, where: str) -> None:
+    for part in (raw, raw[8:], raw[:-4], raw[12:]):
+        assert part not in text, f"the API token leaked into {where}"
+
+
+def test_an_api_token_is_seen_once_and_never_again(
+    world,
+    superuser,
+    admin_mail,
+    login_as,
+    client,
+    caplog,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    """Made on its page, used for good and bad calls and for a call whose view raises: the
+    token is then in no page, log record, row, queued job or error report."""
+    caplog.set_level(logging.DEBUG)
+    login_as(world["cast"]["bob"], world["team"])
+    made = client.post(
+        reverse("api_tokens"), {"name": "Canary script", "scopes": ["generate", "read"]}
+    )
+    raw = re.search(r"kst_[A-Za-z0-9_-]{43}", made.content.decode()).group(0)
+    client.logout()
+    auth = {"Authorization": f"Bearer {raw}"}
+    client.raise_request_exception = False
+    body = {
+        "model": "seedance-20",
+        "inputs": {"prompt": "A canary in a coal mine", "duration": "5"},
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client.post(
+            "/api/v1/jobs/createTask", body, content_type="application/json", headers=auth
+        )
+    assert created.status_code == 200, created.content
+    task = created.json()["taskId"]
+    answers = [
+        client.get("/api/v1/jobs/recordInfo", {"taskId": task}, headers=auth),
+        client.get("/api/v1/jobs", {"limit": "0"}, headers=auth),
+        client.post("/api/v1/jobs/createTask", b"{", content_type="application/json", headers=auth),
+        client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {raw}x"}),
+    ]
+    assert [a.status_code for a in answers] == [200, 400, 400, 401]
+
+    def broken(**kwargs):
+        raise RuntimeError("the queue table is gone")
+
+    monkeypatch.setattr(api_views.services, "submit", broken)
+    failed = client.post(
+        "/api/v1/jobs/createTask", body, content_type="application/json", headers=auth
+    )
+    assert failed.status_code == 500
+    report = "\n".join(report_text(message) for message in admin_mail)
+    assert "the queue table is gone" in report and "create_task" in report
+    assert_no_token(report, raw, "the e-mailed error report")
+
+    for answer in [created, *answers, failed]:
+        assert_no_token(answer.content.decode(), raw, "an API answer")
+    client.force_login(superuser, backend="django.contrib.auth.backends.ModelBackend")
+    session = client.session
+    session["workspace_id"] = world["team"].pk
+    session.save()
+    pages = [(url, client.get(url).content.decode()) for url in ("/api-tokens/", "/api-docs/", "/")]
+    pages += admin_pages(client)
+    for url, page in pages:
+        assert_no_token(page, raw, url)
+    for table, row in every_row_text():
+        assert_no_token(row, raw, f"a row of {table}")
+    payloads = queue_payloads()
+    assert payloads, "the submission was not queued"
+    for payload in payloads:
+        assert_no_token(payload, raw, "a queued django-q2 package")
+    for record in caplog.records:
+        assert_no_token(record.getMessage(), raw, f"a log record of {record.name}")
+        assert_no_token(repr(getattr(record, "fields", "")), raw, f"log fields ({record.name})")
+    assert_no_token(caplog.text, raw, "the captured log")

@@ -36,7 +36,7 @@ class Route:
     """Who may use a route. `get`/`post`: the roles served (None: the route is not for that
     method; whatever it answers must not be an error or change a row)."""
 
-    anonymous: str = "login"  # "login", "public" or "404"
+    anonymous: str = "login"  # "login", "public", "404" or "401" (a bearer-token API)
     get: frozenset | None = None
     post: frozenset | None = None
     ids: Any = None  # world -> URL kwargs built from objects of workspace A
@@ -162,6 +162,34 @@ ROUTES: dict[str, Route] = {
         ids=lambda w: {"public_id": w["generation"].public_id, "token": "A" * 43},
         data={"code": 200, "data": {"taskId": "task-of-workspace-a", "state": "success"}},
     ),
+    # The studio's Kinovi-compatible API: only a bearer token counts, never a session, so
+    # every signed-in role is a 401 like anonymous (tests/api has the token matrix).
+    "api_create_task": Route(
+        anonymous="401",
+        post=NOBODY,
+        refused=401,
+        data={"model": "seedance-20", "inputs": {"prompt": "A sweep"}},
+    ),
+    "api_cancel": Route(anonymous="401", post=NOBODY, refused=401),
+    "api_record_info": Route(
+        anonymous="401", get=NOBODY, refused=401, data={"taskId": "task-of-workspace-a"}
+    ),
+    "api_jobs": Route(anonymous="401", get=NOBODY, refused=401),
+    "api_openapi": Route(anonymous="public", get=EVERYONE),
+    # The pages about it: everyone makes their own tokens; a token is revoked by its owner
+    # (Bob, the member) or the workspace's owners and admins.
+    "api_docs": Route(get=EVERYONE),
+    "api_tokens": Route(get=EVERYONE, post=EVERYONE, data={"name": "Sweep", "scopes": ["read"]}),
+    "api_token_revoke": Route(
+        post=frozenset({OWNER, ADMIN, MEMBER}), ids=lambda w: {"token_id": w["api_token"].pk}
+    ),
+    # Outbound webhooks: for those who generate; "send again" for the video's creator (Bob)
+    # and the managers; rotating the signing secret for owners.
+    "api_webhooks": Route(get=GENERATORS),
+    "api_webhook_rotate": Route(post=OWNERS, refusal="Only owners can rotate the webhook secret."),
+    "api_webhook_resend": Route(
+        post=GENERATORS, ids=lambda w: {"delivery_id": w["api_delivery"].pk}
+    ),
 }
 
 
@@ -212,7 +240,7 @@ def expected(route: Route, method: str, actor: str):
     if served is None:
         return "unused"
     if actor == ANONYMOUS:
-        return {"login": "login", "public": "served", "404": 404}[route.anonymous]
+        return {"login": "login", "public": "served", "404": 404, "401": 401}[route.anonymous]
     if actor == STRANGER:
         return route.stranger
     return "served" if actor in served else route.refused
