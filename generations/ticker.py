@@ -219,14 +219,14 @@ def prune_job_results(now=None) -> int:
 
 
 def register_schedules() -> None:
-    """The one way schedules are made (after every migrate): idempotent, by name."""
+    """The studio's schedules (after every migrate): idempotent, by name."""
     for name, (func, minutes) in queue.SCHEDULES.items():
-        fields = {
-            "func": func,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": minutes,
-            "repeats": -1,
-        }
-        Schedule.objects.update_or_create(
-            name=name, defaults=fields, create_defaults={**fields, "next_run": timezone.now()}
-        )
+        register_schedule(name, func, minutes)
+
+
+def register_schedule(name: str, func: str, minutes: int) -> None:
+    """The one way a schedule is made, here and by apps built on this one (the API)."""
+    fields = {"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1}
+    Schedule.objects.update_or_create(
+        name=name, defaults=fields, create_defaults={**fields, "next_run": timezone.now()}
+    )
