@@ -146,7 +146,7 @@ def _schedule(generation: Generation, now, next_poll_at) -> set[str]:
         generation.next_poll_at = None
         if generation.confirmed_at is None:
             # Decided locally (rejected, canceled) or read from recordInfo: either way
-            # nothing more is expected, and the callback URL stops working.
+            # nothing more is expected: later deliveries are answered as duplicates, unjudged.
             generation.confirmed_at = now
             update.add("confirmed_at")
     elif next_poll_at is not UNSET:

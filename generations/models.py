@@ -155,7 +155,8 @@ class Generation(models.Model):
     poll_count = models.PositiveIntegerField(default=0)
     submit_attempts = models.PositiveSmallIntegerField(default=0)
     callback_token_hash = models.CharField(max_length=64, blank=True)
-    # Set once a terminal state has been confirmed with recordInfo; the callback URL then dies.
+    # Set once a terminal state has been confirmed with recordInfo; from then on a delivery to
+    # the callback URL is answered as a late duplicate, never judged (webhooks.py).
     confirmed_at = models.DateTimeField(null=True, blank=True)
     # The last time a webhook that could not be used moved the next poll earlier: a flood of
     # such posts hurries the poll at most once per polling.HURRY_EVERY (lifecycle.hurry).
