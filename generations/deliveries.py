@@ -15,6 +15,10 @@ from generations import lifecycle, queue, vendor
 from generations.models import HELD_STATUSES, Generation, Status, StatusEvent, WebhookDelivery
 
 Outcome = WebhookDelivery.Outcome
+# Once a generation has ended, a late delivery is stored only while the generation has fewer
+# deliveries than this (enough for the audit of Kinovi's repeats); beyond, it is only counted,
+# so repeats (or a leaked URL) cannot fill the table.
+DELIVERIES_KEPT = 10
 
 
 def storable(text: str) -> str:
@@ -29,6 +33,23 @@ def finish(delivery: WebhookDelivery, outcome: str, error: str = "") -> WebhookD
     delivery.processed_at = timezone.now()
     delivery.save(update_fields=["outcome", "error", "processed_at"])
     return delivery
+
+
+def keep_late(generation: Generation, fields: dict) -> WebhookDelivery | None:
+    """Store a delivery that came after the generation's end, as a duplicate never judged or
+    confirmed, unless the generation holds DELIVERIES_KEPT deliveries already (then: None)."""
+    with transaction.atomic():
+        # The generation's row lock makes concurrent late deliveries count one after another.
+        Generation.objects.select_for_update().filter(pk=generation.pk).values_list("pk").first()
+        if WebhookDelivery.objects.filter(generation_id=generation.pk).count() >= DELIVERIES_KEPT:
+            return None
+        return WebhookDelivery.objects.create(
+            generation_id=generation.pk,
+            outcome=Outcome.DUPLICATE,
+            error=f"After the end ({generation.status}): answered 2xx, not checked again.",
+            processed_at=timezone.now(),
+            **fields,
+        )
 
 
 def judge(delivery: WebhookDelivery) -> WebhookDelivery:
@@ -55,6 +76,8 @@ def judge(delivery: WebhookDelivery) -> WebhookDelivery:
             return finish(delivery, Outcome.DUPLICATE, f"Already {generation.status}.")
         if generation.task_id:
             if info.task_id != generation.task_id:
+                # Misaddressed, or Kinovi's own news about our task under a wrong id: ask soon.
+                lifecycle.hurry(generation_id=generation.pk)
                 return finish(
                     delivery,
                     Outcome.REJECTED,
@@ -100,27 +123,37 @@ def confirm(delivery_id: int) -> str:
     if generation.is_terminal:
         finish(delivery, Outcome.DUPLICATE, f"Already {generation.status}.")
         return "duplicate"
+    if generation.is_paused:
+        # Every call with the key is refused: polling resumes (and asks) once it works again.
+        _unconfirmed(delivery, "Kinovi refused this video's key; checked once the key works.")
+        return "key refused"
     adopting = not generation.task_id
     task_id = generation.task_id or delivery.claimed_task_id
     try:
         info = vendor.ask(generation, task_id)
     except (kinovi.NotFound, kinovi.AccessNotEnabled, kinovi.InvalidRequest) as exc:
         finish(delivery, Outcome.REJECTED, f"Kinovi does not know that task for our key: {exc}")
+        lifecycle.hurry(generation_id=generation.pk)
         return "rejected"
     except kinovi.KinoviError as exc:
-        # Unconfirmed: leave it to the poller, sooner than its cadence would.
-        # Still "received" (unconfirmed), but no longer pending: a later delivery is judged anew.
-        delivery.error = f"Confirmation failed ({exc}); the poller will check."[:500]
-        delivery.processed_at = timezone.now()
-        delivery.save(update_fields=["error", "processed_at"])
-        lifecycle.reschedule(generation_id=generation.pk, at=timezone.now())
+        # Unconfirmed: leave it to the poller, sooner than its cadence would (bounded).
+        lifecycle.hurry(generation_id=generation.pk)
+        _unconfirmed(delivery, f"Confirmation failed ({exc}); the poller will check.")
         return "confirmation failed"
     if info.task_id != task_id:
         finish(delivery, Outcome.REJECTED, "Kinovi answered about another task.")
+        lifecycle.hurry(generation_id=generation.pk)
         return "rejected"
     # For an unknown generation this answer is the only way out of `unknown` (nothing polls a
     # task id we never learned), so a dropped database connection must not lose it.
     return vendor.record_answer(_apply_confirmed, delivery, info, task_id if adopting else None)
+
+
+def _unconfirmed(delivery: WebhookDelivery, error: str) -> None:
+    # Still "received" (unconfirmed), but no longer pending: a later delivery is judged anew.
+    delivery.error = error[:500]
+    delivery.processed_at = timezone.now()
+    delivery.save(update_fields=["error", "processed_at"])
 
 
 def _apply_confirmed(delivery: WebhookDelivery, info: kinovi.TaskInfo, adopt: str | None) -> str:
@@ -139,6 +172,8 @@ def _apply_confirmed(delivery: WebhookDelivery, info: kinovi.TaskInfo, adopt: st
             Outcome.IGNORED,
             f"The callback claimed {claimed} but Kinovi says {info.status}.",
         )
+        # Sent before Kinovi's status changed, most likely: ask again in a few seconds.
+        lifecycle.hurry(generation_id=generation.pk)
     elif outcome.changed:
         finish(delivery, Outcome.APPLIED)
     else:

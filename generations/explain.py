@@ -45,9 +45,14 @@ PROBLEMS = {
     "unknown": (
         "We never got Kinovi's answer to the request",
         "The request may or may not have reached Kinovi (and may have been charged), so it is "
-        "not resent automatically, and its estimate stays reserved against the budget. If "
-        "Kinovi's callback arrives it resolves itself; an operator can also resolve it with the "
-        "task id from Kinovi's dashboard. Retry if you accept the risk of paying twice.",
+        "not resent automatically.",
+    ),
+    "paused": (
+        "Kinovi refused this video's API key, so we stopped asking about it",
+        "The video may still be finishing at Kinovi, and its estimate stays reserved against the "
+        "budget. An owner or admin of the workspace should make the key work again (at Kinovi, "
+        "then 'Check again' on the Keys page); checking resumes at once and the video "
+        "reaches its real status.",
     ),
     "stalled": (
         "Kinovi has not finished this video within its usual window",
@@ -71,6 +76,9 @@ MODERATION_CODES = {"2038"}
 
 def _kind(generation) -> str | None:
     status, code = generation.status, generation.error_code or ""
+    if generation.is_paused:
+        # Read from the key's stored status: the same rule that keeps its polls from running.
+        return "paused"
     if status in (Status.STALLED, Status.UNKNOWN):
         return status
     if status == Status.REJECTED:

@@ -8,9 +8,10 @@ a second net that never has to fire.
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from generations import notifications, polling
@@ -145,7 +146,7 @@ def _schedule(generation: Generation, now, next_poll_at) -> set[str]:
         generation.next_poll_at = None
         if generation.confirmed_at is None:
             # Decided locally (rejected, canceled) or read from recordInfo: either way
-            # nothing more is expected, and the callback URL stops working.
+            # nothing more is expected: later deliveries are answered as duplicates, unjudged.
             generation.confirmed_at = now
             update.add("confirmed_at")
     elif next_poll_at is not UNSET:
@@ -225,6 +226,27 @@ def reschedule(*, generation_id: int, at: datetime | None) -> None:
     """Set the next poll (e.g. after a failed recordInfo) without touching the status."""
     Generation.objects.filter(pk=generation_id, status__in=POLLABLE_STATUSES).update(
         next_poll_at=at
+    )
+
+
+def hurry(*, generation_id: int, now: datetime | None = None) -> bool:
+    """Poll the generation's own task within seconds, after a webhook that could not be used.
+
+    One conditional UPDATE: only an in-flight task not hurried in the last HURRY_EVERY, and
+    only if its next poll is later, so a flood of posts costs at most one extra poll a minute.
+    """
+    now = now or timezone.now()
+    at = now + timedelta(seconds=polling.HURRY_DELAY)
+    return bool(
+        Generation.objects.filter(
+            pk=generation_id, status__in=POLLABLE_STATUSES, task_id__isnull=False
+        )
+        .filter(
+            Q(hurried_at__isnull=True)
+            | Q(hurried_at__lte=now - timedelta(seconds=polling.HURRY_EVERY))
+        )
+        .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__gt=at))
+        .update(next_poll_at=at, hurried_at=now)
     )
 
 

@@ -65,6 +65,16 @@ UNKNOWN_WITHOUT_TASK = (
     "operator (with the task id from Kinovi's dashboard) can resolve it. It is never "
     "resubmitted automatically, to avoid paying twice."
 )
+KEY_PAUSED_REFUSAL = (
+    "Kinovi refused this video's API key, so it cannot be asked about the video. An owner or "
+    "admin should make the key work again on the Keys page; checking then resumes by itself."
+)
+
+
+def refused_keys():
+    """Keys Kinovi refused (401): their in-flight generations are not polled (paused) until
+    the key is verified again, since every call with it is refused."""
+    return ApiKey.objects.filter(status=ApiKey.Status.INVALID).values("pk")
 
 
 class PriceQuerySet(models.QuerySet):
@@ -145,8 +155,12 @@ class Generation(models.Model):
     poll_count = models.PositiveIntegerField(default=0)
     submit_attempts = models.PositiveSmallIntegerField(default=0)
     callback_token_hash = models.CharField(max_length=64, blank=True)
-    # Set once a terminal state has been confirmed with recordInfo; the callback URL then dies.
+    # Set once a terminal state has been confirmed with recordInfo; from then on a delivery to
+    # the callback URL is answered as a late duplicate, never judged (webhooks.py).
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The last time a webhook that could not be used moved the next poll earlier: a flood of
+    # such posts hurries the poll at most once per polling.HURRY_EVERY (lifecycle.hurry).
+    hurried_at = models.DateTimeField(null=True, blank=True)
     # Claimed by the "video finished" e-mail job just before it sends (notifications.py):
     # django-q2 may run the job twice, and only the run that sets it sends.
     finished_email_sent_at = models.DateTimeField("finished e-mail sent at", null=True, blank=True)
@@ -209,6 +223,11 @@ class Generation(models.Model):
     def is_doubtful(self) -> bool:
         """Unknown or stalled: it may or may not be running at Kinovi."""
         return self.status in DOUBTFUL_STATUSES
+
+    @property
+    def is_paused(self) -> bool:
+        """Would be polled, but Kinovi refused its key (the rule of `refused_keys`)."""
+        return self.status in POLLABLE_STATUSES and self.api_key.status == ApiKey.Status.INVALID
 
     @property
     def estimated_dollars(self) -> Decimal:
@@ -275,6 +294,8 @@ class Generation(models.Model):
             return UNKNOWN_WITHOUT_TASK
         if not self.task_id:
             return "This video is being sent to Kinovi right now; try again shortly."
+        if self.is_paused:
+            return KEY_PAUSED_REFUSAL
         return None
 
     def actions_for(self, membership) -> dict[str, bool]:
@@ -428,6 +449,8 @@ class Heartbeat(models.Model):
     TICKER = "ticker"
     SWEEPER = "sweeper"
     BAD_WEBHOOK_TOKEN = "webhook-bad-token"
+    # Deliveries with a valid token after the generation's end (answered 2xx, not judged).
+    LATE_WEBHOOK = "webhook-late"
 
     name = models.CharField(max_length=40, unique=True)
     beat_at = models.DateTimeField(null=True, blank=True)

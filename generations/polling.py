@@ -27,6 +27,12 @@ SAFETY_NET_INTERVAL = 120.0
 # A stalled task is still asked about now and then, in case it finishes after all.
 STALLED_INTERVAL = 600.0
 STOP_POLLING_AFTER = 24 * 3600.0
+# A webhook that could not be used (early, naming another task, unconfirmed) still says
+# something happened at Kinovi: the task is asked about this soon after (the vendor's own
+# shortest poll interval), at most once per HURRY_EVERY whatever is posted. Real seconds,
+# never scaled: they bound what anyone who learned the callback URL can make us spend.
+HURRY_DELAY = 3.0
+HURRY_EVERY = 60.0
 
 
 def scale() -> float:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django_q.models import Schedule, Success
 
 from generations import deliveries, lifecycle, notifications, polling, queue, slots, tracking
-from generations.models import Generation, Heartbeat, Status, StatusEvent
+from generations.models import Generation, Heartbeat, Status, StatusEvent, refused_keys
 from sandbox import tasks as sandbox_tasks
 
 logger = logging.getLogger(__name__)
@@ -156,6 +156,7 @@ def sweep() -> dict:
     """Resolve rows a dead worker left in submitting, mark overdue tasks stalled, beat."""
     now = timezone.now()
     unknown = _orphans_to_unknown(now)
+    tracking.hold_paused(now)
     stalled = _overdue_to_stalled(now)
     early = deliveries.resolve_all_early()
     emails = notifications.enqueue_unsent(now)
@@ -193,9 +194,10 @@ def _orphans_to_unknown(now) -> list[int]:
 
 def _overdue_to_stalled(now) -> list[int]:
     window = timedelta(seconds=polling.VENDOR_STUCK_WINDOW * polling.scale())
+    # A paused generation (its key refused) is not late, only unasked: never called stalled.
     candidates = Generation.objects.filter(
         status__in=[Status.WAITING, Status.GENERATING], submitted_at__lt=now - window
-    )
+    ).exclude(api_key_id__in=refused_keys())
     stalled = []
     for generation in candidates:
         if polling.is_overdue(generation, now):

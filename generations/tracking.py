@@ -18,9 +18,8 @@ from django.db.models import F
 from django.utils import timezone
 
 import kinovi
-from accounts.models import ApiKey
 from generations import lifecycle, notifications, polling, vendor
-from generations.models import POLLABLE_STATUSES, Generation, StatusEvent
+from generations.models import POLLABLE_STATUSES, Generation, StatusEvent, refused_keys
 from kinovi_site.logging import log_job
 
 logger = logging.getLogger(__name__)
@@ -41,12 +40,26 @@ def claim_due_polls(limit: int = 200) -> list[int]:
         ids = list(
             Generation.objects.select_for_update(skip_locked=True)
             .filter(status__in=POLLABLE_STATUSES, next_poll_at__lte=now, task_id__isnull=False)
+            # Paused: every call with a refused key is refused too. They stay due, so the
+            # first claim after the key is verified again asks about them.
+            .exclude(api_key_id__in=refused_keys())
             .order_by("next_poll_at")
             .values_list("pk", flat=True)[:limit]
         )
         if ids:
             Generation.objects.filter(pk__in=ids).update(next_poll_at=now + CLAIM_LEASE)
     return ids
+
+
+def hold_paused(now) -> int:
+    """The sweeper's net for generations paused by a key refused elsewhere (a createTask or a
+    key check): due now, so polling resumes with them at once when the key works again."""
+    return Generation.objects.filter(
+        status__in=POLLABLE_STATUSES,
+        api_key_id__in=refused_keys(),
+        next_poll_at__gt=now,
+        task_id__isnull=False,
+    ).update(next_poll_at=now)
 
 
 class _NotAsked(Exception):
@@ -119,9 +132,9 @@ def poll_many(generation_ids: list[int], source: str = StatusEvent.Source.POLL) 
 
 def _pollable(generation_ids: list[int]) -> list[Generation]:
     return list(
-        Generation.objects.select_related("api_key").filter(
-            pk__in=generation_ids, status__in=POLLABLE_STATUSES, task_id__isnull=False
-        )
+        Generation.objects.select_related("api_key")
+        .filter(pk__in=generation_ids, status__in=POLLABLE_STATUSES, task_id__isnull=False)
+        .exclude(api_key_id__in=refused_keys())
     )
 
 
@@ -179,9 +192,9 @@ def _poll_failed(generation: Generation, exc: kinovi.KinoviError) -> str:
     # recordInfo already retried inside the client; carry on at the usual cadence.
     logger.warning("generation %s: recordInfo failed: %s", generation.public_id, exc)
     if isinstance(exc, kinovi.AuthenticationFailed):
-        ApiKey.objects.filter(pk=generation.api_key_id).update(
-            status=ApiKey.Status.INVALID, status_detail=vendor.key_refusal(exc)
-        )
+        # Paused, with all the key's in-flight generations, until the key works again.
+        vendor.refuse_key(generation.api_key_id, exc)
+        return "poll failed: AuthenticationFailed"
     at = polling.next_poll_at(generation)
     if isinstance(exc, kinovi.ConcurrencyLimited) and exc.retry_after and at is not None:
         # Kinovi said when to come back (longer than a worker waits inside the call):

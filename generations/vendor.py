@@ -12,9 +12,11 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 import kinovi
-from generations.models import Generation, Status
+from accounts.models import ApiKey
+from generations.models import POLLABLE_STATUSES, Generation, Status
 
 logger = logging.getLogger(__name__)
 
@@ -140,3 +142,15 @@ def key_refusal(exc: kinovi.KinoviError) -> str | None:
     if isinstance(exc, kinovi.AccessNotEnabled):
         return "API access is not enabled for this Kinovi account (403)"
     return None
+
+
+def refuse_key(api_key_id: int, exc: kinovi.KinoviError) -> None:
+    """recordInfo was refused (401) with this key: mark it refused, which pauses the polls of
+    all its in-flight generations (tracking.claim_due_polls skips a refused key's), and make
+    them due at once, so each is asked about as soon as the key is verified again."""
+    ApiKey.objects.filter(pk=api_key_id).update(
+        status=ApiKey.Status.INVALID, status_detail=(key_refusal(exc) or str(exc))[:300]
+    )
+    Generation.objects.filter(api_key_id=api_key_id, status__in=POLLABLE_STATUSES).update(
+        next_poll_at=timezone.now()
+    )

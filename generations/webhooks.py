@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import hash_token
-from generations.deliveries import finish, judge, storable
+from generations.deliveries import finish, judge, keep_late, storable
 from generations.models import Generation, Heartbeat, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -25,8 +25,8 @@ SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 Outcome = WebhookDelivery.Outcome
 
 
-def _count_bad_token() -> None:
-    beat, _ = Heartbeat.objects.get_or_create(name=Heartbeat.BAD_WEBHOOK_TOKEN)
+def _count(name: str) -> None:
+    beat, _ = Heartbeat.objects.get_or_create(name=name)
     Heartbeat.objects.filter(pk=beat.pk).update(count=F("count") + 1, beat_at=timezone.now())
 
 
@@ -44,26 +44,29 @@ def kinovi_callback(request, public_id, token: str):
         .only("pk", "status", "callback_token_hash", "confirmed_at")
         .first()
     )
-    if (
-        not _token_matches(generation, token)
-        or generation.is_terminal
-        and generation.confirmed_at is not None
-    ):
-        _count_bad_token()
+    if not _token_matches(generation, token):
+        _count(Heartbeat.BAD_WEBHOOK_TOKEN)
         return JsonResponse({"error": "Not found."}, status=404)
 
     body = request.read(MAX_BODY_BYTES + 1)
     truncated = len(body) > MAX_BODY_BYTES
-    delivery = WebhookDelivery.objects.create(
-        generation=generation,
-        headers={
+    fields = {
+        "headers": {
             storable(name): ("••••" if name.lower() in SECRET_HEADERS else storable(value[:500]))
             for name, value in request.headers.items()
         },
-        body=storable(body[:MAX_BODY_BYTES].decode("utf-8", errors="replace")),
-        body_truncated=truncated,
-        remote_addr=request.META.get("REMOTE_ADDR") or None,
-    )
+        "body": storable(body[:MAX_BODY_BYTES].decode("utf-8", errors="replace")),
+        "body_truncated": truncated,
+        "remote_addr": request.META.get("REMOTE_ADDR") or None,
+    }
+    if generation.is_terminal:
+        # Kinovi repeats and delays deliveries and retries anything but a 2xx: its own late
+        # delivery is answered as a duplicate for as long as the generation exists, without
+        # judging or confirming it (nothing can change any more), and counted.
+        keep_late(generation, fields)
+        _count(Heartbeat.LATE_WEBHOOK)
+        return JsonResponse({"received": True, "outcome": Outcome.DUPLICATE})
+    delivery = WebhookDelivery.objects.create(generation=generation, **fields)
     if truncated:
         finish(delivery, Outcome.REJECTED, f"Body larger than {MAX_BODY_BYTES} bytes.")
         return HttpResponse("Payload too large.", status=413)

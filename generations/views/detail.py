@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import switch_workspace, workspace_required
 from generations import services
 from generations.explain import explain_problem
-from generations.models import CreditEntry, StatusEvent
+from generations.models import CreditEntry, Status, StatusEvent
 from generations.views.gallery import card_refresh, load
 
 # Seconds between refreshes of a page whose video may change without anyone acting.
@@ -42,7 +42,13 @@ def detail(request, public_id):
         field_errors = [
             e for e in generation.error_detail.get("errors", []) or [] if isinstance(e, dict)
         ]
+    # While Kinovi's answer is missing (unknown, stalled, a refused key) the reserve stays
+    # held against the budget: the page says how much, since that is what waiting costs.
+    held = -ledger_total if (generation.is_doubtful or generation.is_paused) else 0
     context = {
+        "held_credits": max(held, 0),
+        "held_dollars": max(held, 0) * generation.dollars_per_credit,
+        "operator_url": _operator_url(request, generation),
         "g": generation,
         "events": events,
         "entries": entries,
@@ -56,6 +62,13 @@ def detail(request, public_id):
         "actions": generation.actions_for(request.membership),
     }
     return render(request, "generations/detail.html", context)
+
+
+def _operator_url(request, generation) -> str | None:
+    """The admin's "resolve an unknown outcome" page, for an operator looking at one."""
+    if generation.status != Status.UNKNOWN or not request.user.is_staff:
+        return None
+    return reverse("admin:generations_generation_resolve", args=[generation.pk])
 
 
 def _act(request, public_id, action, done_message):

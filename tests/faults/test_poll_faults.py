@@ -8,7 +8,7 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from generations import polling, services, tasks, vendor
+from generations import polling, services, tasks, tracking, vendor
 from generations.models import CreditEntry, Generation, Status
 from sandbox.models import SandboxAccount
 from tests.faults.scripted import CREATE, RECORD, Reply, task_body
@@ -113,8 +113,8 @@ def test_a_malformed_recordinfo_changes_nothing_and_the_next_poll_works(kinovi, 
 def test_a_key_revoked_at_kinovi_mid_flight(
     sandbox_server, inline_jobs, no_sleep, settings, team, bob_membership, kinovi_calls
 ):
-    """401 on poll: the key is marked refused, the in-flight video stays visible and ends
-    `stalled` after the vendor's window; a queued one on that key is never sent."""
+    """401 on poll: the key is marked refused, the in-flight video's polls pause (it is never
+    called `stalled`: the studio knows why no answer comes); a queued one is never sent."""
     settings.KINOVI_SANDBOX_GENERATE_SECONDS = 600
     key = sandbox_server.api_key(team, concurrency_limit=5)
     flying = submit(bob_membership, key, prompt="A glacier calving into the sea, wide shot")
@@ -133,7 +133,9 @@ def test_a_key_revoked_at_kinovi_mid_flight(
     assert "401" in key.status_detail
     flying.refresh_from_db()
     assert flying.status == Status.WAITING
-    assert flying.next_poll_at > timezone.now()
+    # Paused: due (so asked at once when the key works again), but never claimed meanwhile.
+    assert flying.next_poll_at <= timezone.now()
+    assert tracking.claim_due_polls() == []
 
     # The queued one's submit job runs now: refused before anything is sent, nothing charged.
     for func, args in inline_jobs.pending:
@@ -145,19 +147,20 @@ def test_a_key_revoked_at_kinovi_mid_flight(
     assert kinovi_calls.creates == 1
     assert ledger(queued) == {}
 
-    # No terminal answer can come any more: after the vendor's window it shows as stalled.
+    # Past the vendor's window it is still not called stalled, and a re-check is refused
+    # before any call: both would only hear 401 again.
     late = timezone.now() + timedelta(seconds=polling.stall_after_seconds(flying) + 1)
     with time_machine.travel(late, tick=False):
-        assert tasks.sweep()["stalled"] == [flying.pk]
-        # A re-check asks again (and hears 401 again): still stalled, still visible.
-        services.recheck(generation=Generation.objects.get(pk=flying.pk), source="user")
+        assert tasks.sweep()["stalled"] == []
+        with pytest.raises(services.ActionRefused, match="refused this video's API key"):
+            services.recheck(generation=Generation.objects.get(pk=flying.pk), source="user")
     flying.refresh_from_db()
-    assert statuses(flying) == ["queued", "submitting", "waiting", "stalled"]
+    assert statuses(flying) == ["queued", "submitting", "waiting"]
     assert flying.error_message == ""  # a refused key is the key's problem, not the video's
     # Kinovi may have charged it: the reserve stays, exactly once.
     assert ledger(flying) == {"reserve": -200}
     assert CreditEntry.objects.filter(workspace=team).count() == 1
-    assert kinovi_calls.for_task(flying.task_id) == 2
+    assert kinovi_calls.for_task(flying.task_id) == 1
     assert kinovi_calls.creates == 1
 
 

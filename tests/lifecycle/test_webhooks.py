@@ -136,15 +136,15 @@ def test_three_concurrent_duplicates_apply_once(
     assert [to for _, to, _ in history(generation)].count("success") == 1
     assert ledger(generation) == {"reserve": -200}
     outcomes = sorted(WebhookDelivery.objects.values_list("outcome", flat=True))
-    # Each answered 200 (stored and judged) or, once the success was confirmed, 404.
-    assert sorted(answers) == sorted([200] * len(outcomes) + [404] * (3 - len(outcomes)))
+    # Each answered 200: judged, or (once the success was confirmed) a late duplicate.
+    assert answers == [200, 200, 200]
     assert outcomes.count("applied") == 1
     assert set(outcomes) <= {"applied", "duplicate"}
     assert kinovi_calls.for_task(task.task_id) == 1
 
 
 def test_a_stale_callback_after_success_changes_nothing(
-    callbacks, sandbox_server, inline_jobs, client, bob_membership
+    callbacks, sandbox_server, inline_jobs, client, bob_membership, kinovi_calls
 ):
     generation, task, path = in_flight(sandbox_server, bob_membership)
     wait_until_ended(task)
@@ -153,11 +153,16 @@ def test_a_stale_callback_after_success_changes_nothing(
     assert generation.status == Status.SUCCESS and generation.confirmed_at is not None
     before = (history(generation), ledger(generation))
 
-    # The token died with the confirmed success: a late delivery is a 404, only counted.
-    assert post(client, path, webhook_body(task)) == 404
+    # Kinovi's late delivery after the confirmed success: 200 "duplicate", never confirmed
+    # again (no recordInfo), not a bad token.
+    calls = kinovi_calls.for_task(task.task_id)
+    assert post(client, path, webhook_body(task)) == 200
 
-    assert WebhookDelivery.objects.count() == 0
-    assert bad_token_count() == 1
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.outcome == "duplicate"
+    assert "confirm" not in " ".join(inline_jobs.names())
+    assert kinovi_calls.for_task(task.task_id) == calls
+    assert bad_token_count() == 0
     assert (history(generation), ledger(generation)) == before
 
 

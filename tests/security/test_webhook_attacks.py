@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import hash_token
-from generations import queue
+from generations import deliveries, queue
 from generations.models import CreditEntry, Generation, Heartbeat, Status, WebhookDelivery
 from tests.security.conftest import snapshot
 
@@ -141,19 +141,32 @@ def test_a_generation_without_a_callback_has_no_working_token(world, client):
     assert snapshot() == before
 
 
-def test_a_replay_after_the_confirmed_end_is_404(world, armed, client):
+def test_a_replay_after_the_confirmed_end_is_a_cheap_duplicate(world, armed, client, monkeypatch):
+    """The vendor repeats and delays its deliveries and retries anything but a 2xx: after the
+    confirmed end its token still gets 200 "duplicate", changes nothing, is never judged or
+    confirmed, is not a bad token, and only DELIVERIES_KEPT of them are stored."""
     generation = world["generation"]
     Generation.objects.filter(pk=generation.pk).update(
         status=Status.SUCCESS, confirmed_at=timezone.now(), credits_used=200
     )
+    confirmations = []
+    monkeypatch.setattr(queue, "confirm", confirmations.append)
     before = snapshot()
 
-    for _ in range(3):
+    replays = deliveries.DELIVERIES_KEPT + 5
+    for _ in range(replays):
         response = client.post(armed, success_body(), content_type="application/json")
-        assert response.status_code == 404
+        assert response.status_code == 200
+        assert response.json() == {"received": True, "outcome": "duplicate"}
 
-    assert snapshot() == before
-    assert bad_token_count() == 3
+    assert without_deliveries(snapshot()) == without_deliveries(before)
+    stored = WebhookDelivery.objects.filter(generation=generation)
+    assert stored.count() == deliveries.DELIVERIES_KEPT
+    assert set(stored.values_list("outcome", flat=True)) == {"duplicate"}
+    assert confirmations == []
+    assert bad_token_count() == 0
+    late = Heartbeat.objects.get(name=Heartbeat.LATE_WEBHOOK)
+    assert late.count == replays
 
 
 def test_get_and_other_methods_are_refused(armed, client):
