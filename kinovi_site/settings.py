@@ -84,22 +84,24 @@ def _is_public_host(host: str) -> bool:
         return True  # a DNS name: assume the deployment made it reachable
 
 
-# Callback URLs are only worth sending when Kinovi can reach SITE_URL; otherwise polling alone
-# carries the lifecycle. "auto" decides from SITE_URL's host.
-_callbacks = env.str("KINOVI_CALLBACKS", default="auto").strip().lower()
-if _callbacks not in {"auto", "on", "off"}:
-    raise ImproperlyConfigured(f"KINOVI_CALLBACKS must be auto, on or off, not {_callbacks!r}.")
-KINOVI_CALLBACKS = (
-    _is_public_host(urlsplit(SITE_URL).hostname or "")
-    if _callbacks == "auto"
-    else _callbacks == "on"
-)
-
 KINOVI_SANDBOX = env_bool("KINOVI_SANDBOX", DEBUG)
 KINOVI_BASE_URL = env.str(
     "KINOVI_BASE_URL",
     default=f"{SITE_URL}/sandbox/api/v1" if KINOVI_SANDBOX else "https://kinovi.ai/api/v1",
 ).rstrip("/")
+
+# Callback URLs are only worth sending when Kinovi can reach SITE_URL; otherwise polling alone
+# carries the lifecycle. "auto" decides from SITE_URL's host, and says yes to the built-in
+# sandbox, which is this site itself (so `make run` shows each change as it happens).
+_callbacks = env.str("KINOVI_CALLBACKS", default="auto").strip().lower()
+if _callbacks not in {"auto", "on", "off"}:
+    raise ImproperlyConfigured(f"KINOVI_CALLBACKS must be auto, on or off, not {_callbacks!r}.")
+KINOVI_CALLBACKS = (
+    _is_public_host(urlsplit(SITE_URL).hostname or "")
+    or (KINOVI_SANDBOX and KINOVI_BASE_URL.startswith(f"{SITE_URL}/sandbox/"))
+    if _callbacks == "auto"
+    else _callbacks == "on"
+)
 KINOVI_CONNECT_TIMEOUT = env_float("KINOVI_CONNECT_TIMEOUT", 5.0)
 KINOVI_READ_TIMEOUT = env_float("KINOVI_READ_TIMEOUT", 30.0)
 # Seconds a sandbox task spends waiting and generating; short in tests, about a minute for demos.

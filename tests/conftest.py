@@ -14,6 +14,13 @@ def _media_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _no_callbacks_unless_asked(settings):
+    # The built-in sandbox turns callbacks on by default (it is the site itself); tests ask for
+    # them explicitly (the `callbacks` fixture), so what a test's Kinovi sees never depends on it.
+    settings.KINOVI_CALLBACKS = False
+
+
+@pytest.fixture(autouse=True)
 def _close_kinovi_session():
     # A kept-alive connection to the live-server sandbox pins a server thread and its database
     # connection, which then blocks dropping the test database at the end of the run.

@@ -81,6 +81,9 @@ def _preview_context(request, form, *, count: int = 1) -> dict:
     if "total_credits" in context and figures.get("available") is not None:
         context["remaining_after"] = figures["available"] - context["total_credits"]
         context["over_by"] = -context["remaining_after"]
+        if context["over_by"] > 0:
+            # The very words the submission would be refused with: same limit, same numbers.
+            context["refusal"] = budget.refusal_message(figures, context["total_credits"])
     context["body_json"] = _body_json(form, chosen)
     return context
 

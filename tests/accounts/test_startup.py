@@ -62,3 +62,33 @@ def test_a_missing_secret_key_without_debug_is_a_clear_error():
     result = _check(SECRET_KEY="")
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def _callbacks(**env) -> str:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KINOVI_")}
+    environment.update({"DEBUG": "true", "SITE_URL": "http://127.0.0.1:8000", **env})
+    code = "from django.conf import settings; print(settings.KINOVI_CALLBACKS)"
+    result = subprocess.run(  # noqa: S603 - our own settings, a fixed program
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=settings.BASE_DIR,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "kinovi_site.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "True"),  # make run: the sandbox is this site, so it reaches the callbacks
+        ({"KINOVI_SANDBOX": "false"}, "False"),  # the real API cannot reach 127.0.0.1
+        ({"KINOVI_BASE_URL": "http://127.0.0.1:9000/api/v1"}, "False"),  # another local double
+        ({"KINOVI_CALLBACKS": "off"}, "False"),
+        ({"SITE_URL": "https://studio.example.com", "KINOVI_SANDBOX": "false"}, "True"),
+    ],
+)
+def test_callbacks_are_on_where_kinovi_can_reach_the_site(env, expected):
+    assert _callbacks(**env) == expected
