@@ -251,12 +251,17 @@ class BatchForm(VideoSettingsForm):
         return cleaned
 
 
+# Hidden videos are left out of every other view of the gallery; this one shows only them.
+HIDDEN_CHOICE = ("hidden", "Hidden")
+
+
 class GalleryFilterForm(forms.Form):
     """Filters of the gallery; an invalid value is reported and that filter left out."""
 
     q = forms.CharField(label="Search prompts", required=False, max_length=200)
     status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), ("in_flight", "In progress"), *Status.choices]
+        required=False,
+        choices=[("", "Any status"), ("in_flight", "In progress"), *Status.choices, HIDDEN_CHOICE],
     )
     model = forms.ChoiceField(required=False, choices=[("", "Any model"), *Model.choices])
     member = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)

@@ -284,6 +284,12 @@ class Generation(models.Model):
             return "This video is still on its way; it can be hidden once it finishes."
         return refusal
 
+    def unhide_refusal(self, membership) -> str | None:
+        refusal = self._manager_refusal(membership)
+        if refusal is None and not self.hidden:
+            return "It is not hidden."
+        return refusal
+
     def recheck_refusal(self) -> str | None:
         """Anyone who sees the video may ask Kinovi about it again (it changes nothing else)."""
         if self.is_terminal:
@@ -304,6 +310,7 @@ class Generation(models.Model):
             "retry": self.retry_refusal(membership) is None,
             "cancel": self.cancel_refusal(membership) is None,
             "hide": self.hide_refusal(membership) is None,
+            "unhide": self.unhide_refusal(membership) is None,
             "recheck": membership.can_generate and self.recheck_refusal() is None,
         }
 

@@ -36,11 +36,12 @@ def decode_cursor(raw: str | None):
 
 def gallery(workspace, filters: dict):
     """The workspace's visible generations, filtered as the gallery's form says."""
-    qs = Generation.objects.filter(workspace=workspace, hidden=False)
     status = filters.get("status")
+    # Hidden videos show only under their own filter ("hidden"), never among the others.
+    qs = Generation.objects.filter(workspace=workspace, hidden=status == "hidden")
     if status == "in_flight":
         qs = qs.filter(status__in=UNFINISHED_STATUSES)
-    elif status:
+    elif status and status != "hidden":
         qs = qs.filter(status=status)
     if filters.get("model"):
         qs = qs.filter(model=filters["model"])

@@ -269,6 +269,14 @@ def hide(*, generation: Generation, membership: Membership) -> Generation:
     return generation
 
 
+def unhide(*, generation: Generation, membership: Membership) -> Generation:
+    """Show a hidden generation in the gallery again."""
+    _refuse(generation.unhide_refusal(membership))
+    Generation.objects.filter(pk=generation.pk).update(hidden=False)
+    generation.hidden = False
+    return generation
+
+
 def resolve_unknown(*, generation: Generation, task_id: str | None) -> Generation:
     """An operator's answer for a generation whose createTask outcome is unknown.
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("videos/<uuid:public_id>/recheck/", detail.recheck, name="generation_recheck"),
     path("videos/<uuid:public_id>/cancel/", detail.cancel, name="generation_cancel"),
     path("videos/<uuid:public_id>/hide/", detail.hide, name="generation_hide"),
+    path("videos/<uuid:public_id>/unhide/", detail.unhide, name="generation_unhide"),
     path("usage/", usage.usage, name="usage"),
     path("usage/csv/", usage.usage_csv, name="usage_csv"),
     # Kinovi's completion callback: per generation, with a token only Kinovi was given.

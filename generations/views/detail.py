@@ -120,3 +120,12 @@ def hide(request, public_id):
         return redirect("home")
 
     return _act(request, public_id, run, "Hidden from the gallery.")
+
+
+@require_POST
+@workspace_required()
+def unhide(request, public_id):
+    def run(generation):
+        services.unhide(generation=generation, membership=request.membership)
+
+    return _act(request, public_id, run, "Shown in the gallery again.")

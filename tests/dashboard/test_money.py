@@ -1,5 +1,5 @@
-"""Money as the ledger nets it: a failure refunded in full reads 0 credits, on the card and the
-detail page, with the estimate struck through."""
+"""Money as the ledger nets it (a failure refunded in full reads 0 credits, on the card and the
+detail page, with the estimate struck through), and hidden videos found again."""
 
 import pytest
 from django.urls import reverse
@@ -75,3 +75,26 @@ def test_the_preview_and_the_refusal_name_the_same_limit(login_as, cast, team, t
     assert 'id="generate" disabled' in page.content.decode()  # the first look says it already
     refused = client.post(reverse("generation_new"), ask)
     assert refusal in refused.content.decode().replace("&#x27;", "'")
+
+
+def test_hidden_videos_can_be_found_and_shown_again(login_as, cast, team, make_generation):
+    g = make_generation(status="success", prompt="Kept out of sight", hidden=True)
+    client = login_as(cast["bob"], team)
+    assert "Kept out of sight" not in client.get(reverse("home")).content.decode()
+    hidden = client.get(reverse("home"), {"status": "hidden"}).content.decode()
+    assert "Kept out of sight" in hidden
+    detail = client.get(reverse("generation_detail", args=[g.public_id])).content.decode()
+    assert reverse("generation_unhide", args=[g.public_id]) in detail
+    client.post(reverse("generation_unhide", args=[g.public_id]))
+    g.refresh_from_db()
+    assert not g.hidden
+    assert "Kept out of sight" in client.get(reverse("home")).content.decode()
+    # Vera (a viewer) sees the video but is offered nothing, and the service agrees.
+    g.hidden = True
+    g.save()
+    vera = login_as(cast["vera"], team)
+    page = vera.get(reverse("generation_detail", args=[g.public_id])).content.decode()
+    assert reverse("generation_unhide", args=[g.public_id]) not in page
+    vera.post(reverse("generation_unhide", args=[g.public_id]))
+    g.refresh_from_db()
+    assert g.hidden

@@ -154,6 +154,7 @@ ROUTES: dict[str, Route] = {
     "generation_recheck": Route(post=GENERATORS, ids=_gen),
     "generation_cancel": Route(post=GENERATORS, ids=_gen),
     "generation_hide": Route(post=GENERATORS, ids=_gen),
+    "generation_unhide": Route(post=GENERATORS, ids=_gen),
     # Kinovi's callback: no session counts; without the generation's token it is a 404.
     "kinovi-webhook": Route(
         anonymous="404",

@@ -101,6 +101,7 @@ ACTIONS = {
     "hide": ("generation_hide", services.hide),
     "cancel": ("generation_cancel", services.cancel),
     "retry": ("generation_retry", services.retry),
+    "unhide": ("generation_unhide", services.unhide),
 }
 
 
