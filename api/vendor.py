@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 from generations.models import Generation, Status
 from kinovi import validate_create_inputs
+from kinovi.schema import DEFAULT_RESOLUTION
 
 TASK_PREFIX = "gen_"
 DEFAULTS = {"duration": 5, "aspectRatio": "16:9", "mode": "keyframe"}
 # Inputs of the vendor's newer pages the studio cannot pass on: refused rather than dropped,
 # since the vendor would silently ignore them and the script would get another video.
-UNSUPPORTED_INPUTS = ("urls", "imageUrls", "videoUrls", "audioUrls", "outputResolution", "seed")
+UNSUPPORTED_INPUTS = ("urls", "imageUrls", "videoUrls", "audioUrls", "seed")
 
 # The studio's statuses in the vendor's vocabulary (waiting, generating, success, fail).
 VENDOR_STATUS = {
@@ -79,6 +80,11 @@ def _unstorable(value) -> bool:
     return "\x00" in value
 
 
+def _given(inputs: dict, name: str):
+    value = inputs.get(name)
+    return DEFAULTS[name] if value is None else value
+
+
 def read_create_body(body) -> tuple[CreateRequest | None, list[dict]]:
     """A createTask body as the studio's parameters, or the list of problems with it."""
     if not isinstance(body, dict):
@@ -91,6 +97,14 @@ def read_create_body(body) -> tuple[CreateRequest | None, list[dict]]:
         for name in UNSUPPORTED_INPUTS
         if inputs.get(name) is not None
     ]
+    resolution = inputs.get("outputResolution")
+    if resolution is not None and resolution != DEFAULT_RESOLUTION:
+        errors.append(
+            _error(
+                "inputs.outputResolution",
+                f"outputResolution must be {DEFAULT_RESOLUTION} here (or left out).",
+            )
+        )
     for path, value in (
         ("inputs.prompt", inputs.get("prompt")),
         ("callBackUrl", body.get("callBackUrl")),
@@ -104,8 +118,9 @@ def read_create_body(body) -> tuple[CreateRequest | None, list[dict]]:
         model=body.get("model"),
         prompt=inputs.get("prompt"),
         duration=_duration(inputs.get("duration")),
-        aspect_ratio=inputs.get("aspectRatio") or DEFAULTS["aspectRatio"],
-        mode=inputs.get("mode") or DEFAULTS["mode"],
+        # Left out means the default; given empty is a mistake, refused like any bad value.
+        aspect_ratio=_given(inputs, "aspectRatio"),
+        mode=_given(inputs, "mode"),
         upscale_4k=upscale,
         callback_url=body.get("callBackUrl"),  # given empty is refused, not ignored
     )
