@@ -214,7 +214,7 @@ def update_budget(
     The workspace row is locked, the same lock submissions take, so a submission never
     checks against a half-applied change.
     """
-    locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    locked = Workspace.objects.select_for_update(no_key=True).get(pk=workspace.pk)
     if monthly_budget_credits is not ...:
         new = _check_amount(monthly_budget_credits, "monthly budget")
         if new != locked.monthly_budget_credits:
@@ -232,9 +232,10 @@ def update_budget(
     if member_caps:
         members = {
             m.pk: m
-            for m in Membership.objects.select_for_update()
+            for m in Membership.objects.select_for_update(no_key=True)
             .select_related("user")
             .filter(workspace=locked, pk__in=list(member_caps))
+            .order_by("pk")
         }
         for pk, cap in member_caps.items():
             membership = members.get(pk)

@@ -50,7 +50,9 @@ def judge(delivery: WebhookDelivery) -> WebhookDelivery:
     with transaction.atomic():
         # Under the generation's lock: the submit job saves the task id under the same lock,
         # so a delivery is either judged with the task id or found by resolve_early after it.
-        generation = Generation.objects.select_for_update().get(pk=delivery.generation_id)
+        generation = Generation.objects.select_for_update(no_key=True).get(
+            pk=delivery.generation_id
+        )
         if generation.is_terminal:
             return finish(delivery, Outcome.DUPLICATE, f"Already {generation.status}.")
         if generation.task_id:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 import kinovi
 from accounts.models import ApiKey, Membership, Workspace
-from generations import budget, deliveries, lifecycle, pricing, queue, vendor
+from generations import budget, deliveries, lifecycle, locks, pricing, queue, vendor
 from generations.models import (
     MAX_DURATION,
     MAX_PROMPT_LENGTH,
@@ -155,8 +155,12 @@ def submit_batch(
 def _queue(membership: Membership, estimate, prompts: list[str], rows: dict) -> list[Generation]:
     with transaction.atomic():
         # The workspace row lock serializes every submission of the workspace (and so of each
-        # member), so "check the budget, then add the rows" cannot interleave.
-        workspace = Workspace.objects.select_for_update().get(pk=membership.workspace_id)
+        # member), so "check the budget, then add the rows" cannot interleave. Then the key's
+        # share lock, which the new rows' foreign-key check would otherwise take late, at
+        # COMMIT (docs/LOCKS.md).
+        workspace = Workspace.objects.select_for_update(no_key=True).get(pk=membership.workspace_id)
+        if not locks.share_key(rows["api_key"].pk):
+            raise SubmissionRefused("That API key no longer exists.")
         try:
             budget.check(
                 workspace=workspace, membership=membership, cost=estimate.credits * len(prompts)

@@ -93,7 +93,11 @@ def dispatch() -> list[int]:
 
 def _dispatch_key(key_id: int, now) -> list[int]:
     with transaction.atomic():
-        key = ApiKey.objects.select_for_update(skip_locked=True).filter(pk=key_id).first()
+        key = (
+            ApiKey.objects.select_for_update(no_key=True, skip_locked=True)
+            .filter(pk=key_id)
+            .first()
+        )
         if key is None:
             return []  # a submit job or another ticker is deciding for this key right now
         free = free_slots(key, now)

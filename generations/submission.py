@@ -68,7 +68,7 @@ def _claim(generation: Generation) -> tuple[bool, str | None]:
     this job, long enough to be sent to Kinovi.
     """
     with transaction.atomic():
-        key = ApiKey.objects.select_for_update().get(pk=generation.api_key_id)
+        key = ApiKey.objects.select_for_update(no_key=True).get(pk=generation.api_key_id)
         if not key.is_usable:
             _cancel_for_dead_key(generation, key)
             return False, None

@@ -39,7 +39,7 @@ def claim_due_polls(limit: int = 200) -> list[int]:
     now = timezone.now()
     with transaction.atomic():
         ids = list(
-            Generation.objects.select_for_update(skip_locked=True)
+            Generation.objects.select_for_update(no_key=True, skip_locked=True)
             .filter(status__in=POLLABLE_STATUSES, next_poll_at__lte=now, task_id__isnull=False)
             .order_by("next_poll_at")
             .values_list("pk", flat=True)[:limit]
