@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import kinovi
-from generations import lifecycle, queue, vendor
+from generations import lifecycle, queue, retry, vendor
 from generations.models import HELD_STATUSES, Generation, Status, StatusEvent, WebhookDelivery
 
 Outcome = WebhookDelivery.Outcome
@@ -31,6 +31,7 @@ def finish(delivery: WebhookDelivery, outcome: str, error: str = "") -> WebhookD
     return delivery
 
 
+@retry.retried
 def judge(delivery: WebhookDelivery) -> WebhookDelivery:
     """Decide what a stored delivery means; a credible one gets a recordInfo confirmation."""
     try:

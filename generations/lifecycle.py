@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from generations import locks, notifications, polling
+from generations import locks, notifications, polling, retry
 from generations.models import (
     NOTIFY_STATUSES,
     POLLABLE_STATUSES,
@@ -70,6 +70,7 @@ class Outcome:
     refused: str = ""
 
 
+@retry.retried
 def apply_status(
     *,
     generation_id: int,

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from generations import polling
+from generations import polling, retry
 from generations.models import DOUBTFUL_STATUSES, SLOT_STATUSES, Generation, Status
 
 # A claimed submission is not claimed again for this long, even if its job is lost.
@@ -91,6 +91,7 @@ def dispatch() -> list[int]:
     return chosen
 
 
+@retry.retried
 def _dispatch_key(key_id: int, now) -> list[int]:
     with transaction.atomic():
         key = (

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 import kinovi
 from accounts.models import ApiKey, hash_token
-from generations import deliveries, lifecycle, polling, slots, vendor
+from generations import deliveries, lifecycle, polling, retry, slots, vendor
 from generations.models import Generation, Status, StatusEvent
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def submit_generation(generation_id: int) -> str:
     return vendor.record_answer(_create_accepted, generation, task_id)
 
 
+@retry.retried
 def _claim(generation: Generation) -> tuple[bool, str | None]:
     """queued → submitting if the key has a slot and it is this generation's turn.
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 import kinovi
 from accounts.models import ApiKey
-from generations import lifecycle, notifications, polling, vendor
+from generations import lifecycle, notifications, polling, retry, vendor
 from generations.models import POLLABLE_STATUSES, Generation, StatusEvent
 from kinovi_site.logging import log_job
 
@@ -33,6 +33,7 @@ POLL_THREADS = 4
 POLL_BATCH_BUDGET = 30.0
 
 
+@retry.retried
 def claim_due_polls(limit: int = 200) -> list[int]:
     """Due in-flight generations, claimed (their next poll pushed out) so no other ticker or
     cluster polls them at the same moment; the poll job sets the real next time."""
