@@ -17,8 +17,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from accounts.models import ApiKey
-from generations import queue, services, slots, submission
+from accounts import services as accounts_services
+from accounts.models import ApiKey, Membership, Role
+from generations import budget, queue, services, slots, submission
 from generations.models import CreditEntry, Generation, Status
 from tests.lifecycle.conftest import ledger, submit
 
@@ -183,3 +184,40 @@ def test_a_vanished_key_refuses_the_submission(team, bob_membership, make_key, m
         submit(bob_membership, gone)
     assert not Generation.objects.filter(api_key_id=gone_pk).exists()
     assert submit(bob_membership, key).status == Status.QUEUED
+
+
+def test_a_role_change_and_a_budget_change_take_the_team_in_one_order(monkeypatch, team, cast):
+    """Both lock the workspace before its memberships: before, a demotion held the member and
+    waited for the other owners while a cap change held the owners and waited for the member."""
+    alice = Membership.objects.get(user=cast["alice"], workspace=team)
+    adam = Membership.objects.get(user=cast["adam"], workspace=team)
+    Membership.objects.filter(pk=adam.pk).update(role=Role.OWNER)
+    adam.refresh_from_db()
+    counting, let_count = pause_at(monkeypatch, accounts_services, "_owner_count")
+
+    demotion = Step(
+        "demotion",
+        lambda: accounts_services.change_role(actor=alice, target=adam, role=Role.ADMIN),
+    )
+    demotion.start()
+    assert counting.wait(10)  # the member to demote is locked
+    caps = Step(
+        "caps",
+        lambda: budget.update_budget(
+            actor=cast["alice"], workspace=team, member_caps={alice.pk: 100, adam.pk: 300}
+        ),
+    )
+    caps.start()
+    blocked_or_done(caps)
+    let_count.set()
+    for step in (demotion, caps):
+        step.join(30)
+        assert not step.is_alive(), f"{step.name} is still waiting"
+    assert {s.name: repr(s.error) for s in (demotion, caps) if s.error} == {}
+    adam.refresh_from_db()
+    alice.refresh_from_db()
+    assert (adam.role, adam.monthly_cap_credits, alice.monthly_cap_credits) == (
+        Role.ADMIN,
+        300,
+        100,
+    )
