@@ -181,6 +181,9 @@ def _create_accepted(generation: Generation, task_id: str) -> str:
         )
         return "duplicate task id"
     ApiKey.objects.filter(pk=generation.api_key_id).update(last_used_at=now)
+    raised = slots.learn_from_acceptance(generation.api_key_id)
+    if raised:
+        logger.info("key %s: Kinovi accepted %d tasks at once", generation.api_key_id, raised)
     deliveries.resolve_early(generation.pk)
     return f"submitted {task_id}" if outcome.changed else f"late answer {task_id}"
 
@@ -233,8 +236,12 @@ _OUTCOMES = {
 
 
 def _concurrency_limited(generation: Generation, exc: kinovi.ConcurrencyLimited) -> str:
-    slots.learn_limit(generation.api_key_id, exc.limit or exc.current)
+    learned = slots.learn_limit(generation.api_key_id, exc.limit or exc.current)
     delay = exc.retry_after if exc.retry_after is not None else backoff(1)
+    if learned:
+        # The learned limit keeps it from being sent beyond the limit; waiting longer than
+        # until the next probe would only hide a raised limit from it.
+        delay = min(delay, slots.probe_interval().total_seconds())
     _back_to_queue(
         generation.pk,
         delay=min(delay, 120.0),
