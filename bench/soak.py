@@ -4,7 +4,7 @@ studio's promises are checked.
 
 Usage:  .venv/bin/python bench/soak.py [--seconds 600] [--kills]
 
-It runs tests/soak/test_soak.py (the suite runs the same soak for SOAK_SECONDS, 30 s by
+It runs tests/soak/test_soak.py (the suite runs the same soak for SOAK_SECONDS, 20 s by
 default) for the time asked, and prints the report the test writes. With --kills, a worker of
 one cluster is killed with SIGKILL halfway through, and the soak waits for the sweepers to
 catch up with what it was doing (minutes: a submission's claim turns `unknown` only after

@@ -32,7 +32,7 @@ from tests.lifecycle.conftest import submit, wait_for
 
 pytestmark = [pytest.mark.cluster]
 
-SECONDS = float(os.environ.get("SOAK_SECONDS", "30"))
+SECONDS = float(os.environ.get("SOAK_SECONDS", "20"))
 KILLS = os.environ.get("SOAK_KILLS", "") == "1"
 CREDITS = 1_000_000
 BUDGET = 200 * 40  # forty 5-second standard videos; the soak asks for more
