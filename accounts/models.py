@@ -220,6 +220,9 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     # Learned from 429 replies (their `limit`), or set by an admin; None means "not known yet".
     concurrency_limit = models.PositiveSmallIntegerField(null=True, blank=True)
+    # From when one submission beyond the learned limit may be tried (a probe: accepted, the
+    # limit rises); set a minute on by every 429 that teaches the limit (None: no probing).
+    concurrency_probe_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+"
     )

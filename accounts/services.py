@@ -149,7 +149,7 @@ def rename_workspace(*, membership: Membership, name: str) -> Workspace:
 @transaction.atomic
 def delete_workspace(*, membership: Membership) -> None:
     _require(membership, "can_delete_workspace", "Only owners can delete a workspace.")
-    workspace = Workspace.objects.select_for_update().get(pk=membership.workspace_id)
+    workspace = Workspace.objects.select_for_update(no_key=True).get(pk=membership.workspace_id)
     if workspace.is_personal:
         raise AccountError("Your personal workspace cannot be deleted.")
     log_action(
@@ -171,8 +171,10 @@ def delete_workspace(*, membership: Membership) -> None:
 
 def _owner_count(workspace_id: int) -> int:
     # Lock the owners' rows so two simultaneous demotions cannot both see "another owner left".
-    owners = Membership.objects.select_for_update().filter(
-        workspace_id=workspace_id, role=Role.OWNER
+    owners = (
+        Membership.objects.select_for_update(no_key=True)
+        .filter(workspace_id=workspace_id, role=Role.OWNER)
+        .order_by("pk")
     )
     return len(list(owners))
 
@@ -185,7 +187,11 @@ def change_role(*, actor: Membership, target: Membership, role: str) -> Membersh
     if actor.workspace_id != target.workspace_id:
         raise AccountError("That person is not a member of this workspace.")
     _require_team(target.workspace)
-    target = Membership.objects.select_for_update().select_related("user").get(pk=target.pk)
+    # The workspace before its memberships, as update_budget takes them (docs/LOCKS.md).
+    _lock_workspace(target.workspace_id)
+    target = (
+        Membership.objects.select_for_update(no_key=True).select_related("user").get(pk=target.pk)
+    )
     if target.role == role:
         return target
     if (role == Role.OWNER or target.role == Role.OWNER) and not actor.is_owner:
@@ -216,7 +222,11 @@ def remove_member(*, actor: Membership, target: Membership) -> None:
     _require_team(target.workspace)
     if actor.pk == target.pk:
         raise AccountError("To remove yourself, leave the workspace.")
-    target = Membership.objects.select_for_update().select_related("user").get(pk=target.pk)
+    # The workspace before its memberships, as update_budget takes them (docs/LOCKS.md).
+    _lock_workspace(target.workspace_id)
+    target = (
+        Membership.objects.select_for_update(no_key=True).select_related("user").get(pk=target.pk)
+    )
     if target.role == Role.OWNER:
         if not actor.is_owner:
             raise AccountError("Only owners can remove an owner.")
@@ -235,7 +245,8 @@ def remove_member(*, actor: Membership, target: Membership) -> None:
 @transaction.atomic
 def leave_workspace(*, membership: Membership) -> None:
     _require_team(membership.workspace)
-    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    _lock_workspace(membership.workspace_id)
+    membership = Membership.objects.select_for_update(no_key=True).get(pk=membership.pk)
     if membership.role == Role.OWNER and _owner_count(membership.workspace_id) <= 1:
         raise AccountError(
             "You are the last owner: make someone else an owner before leaving, "
@@ -319,7 +330,7 @@ def invite(*, actor: Membership, email: str, role: str) -> tuple[Invitation, str
 @transaction.atomic
 def revoke_invitation(*, actor: Membership, invitation: Invitation) -> Invitation:
     _require(actor, "can_manage_members", "Only owners and admins can revoke invitations.")
-    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    invitation = Invitation.objects.select_for_update(no_key=True).get(pk=invitation.pk)
     if invitation.workspace_id != actor.workspace_id:
         raise AccountError("That invitation belongs to another workspace.")
     if invitation.accepted_at is not None:
@@ -369,7 +380,7 @@ def _check_usable(invitation: Invitation | None) -> None:
 @transaction.atomic
 def accept_invitation(*, token: str, user: User) -> Membership:
     invitation = (
-        Invitation.objects.select_for_update()
+        Invitation.objects.select_for_update(no_key=True)
         .select_related("workspace")
         .filter(token_hash=hash_token(token or ""))
         .first()
@@ -456,7 +467,7 @@ def _clean_label(label: str) -> str:
 
 def _lock_workspace(workspace_id: int) -> Workspace:
     # Serialises default-key changes per workspace, so the one-default constraint never trips.
-    return Workspace.objects.select_for_update().get(pk=workspace_id)
+    return Workspace.objects.select_for_update(no_key=True).get(pk=workspace_id)
 
 
 def _has_default(workspace_id: int) -> bool:
@@ -527,7 +538,7 @@ def _locked_key(actor: Membership, key: ApiKey, verb: str) -> ApiKey:
     if key.workspace_id != actor.workspace_id:
         raise AccountError("That key belongs to another workspace.")
     _lock_workspace(actor.workspace_id)
-    return ApiKey.objects.select_for_update().get(pk=key.pk)
+    return ApiKey.objects.select_for_update(no_key=True).get(pk=key.pk)
 
 
 @transaction.atomic
@@ -603,7 +614,7 @@ def recheck_key(*, actor: Membership, key: ApiKey) -> ApiKey:
         raise AccountError("That key is revoked.")
     status, detail = verify_key(key.secret)
     with transaction.atomic():
-        key = ApiKey.objects.select_for_update().get(pk=key.pk)
+        key = ApiKey.objects.select_for_update(no_key=True).get(pk=key.pk)
         old = key.status
         key.status = status
         key.status_detail = detail

@@ -17,13 +17,14 @@ from types import EllipsisType
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Sum
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Role, Workspace, log_action
+from generations import retry
 from generations.models import HELD_STATUSES, BudgetWarning, CreditEntry, Generation
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,6 @@ def _check_amount(value, what: str) -> int | None:
     return value
 
 
-@transaction.atomic
 def update_budget(
     *,
     actor,
@@ -214,7 +214,20 @@ def update_budget(
     The workspace row is locked, the same lock submissions take, so a submission never
     checks against a half-applied change.
     """
-    locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    try:
+        return _update_budget(actor, workspace, monthly_budget_credits, member_caps)
+    except DatabaseError as exc:
+        if not retry.is_contention(exc):
+            raise
+        raise BudgetError(
+            "The studio is very busy right now and nothing was changed: try again in a moment."
+        ) from None
+
+
+@retry.retried
+@transaction.atomic
+def _update_budget(actor, workspace, monthly_budget_credits, member_caps) -> Workspace:
+    locked = Workspace.objects.select_for_update(no_key=True).get(pk=workspace.pk)
     if monthly_budget_credits is not ...:
         new = _check_amount(monthly_budget_credits, "monthly budget")
         if new != locked.monthly_budget_credits:
@@ -232,9 +245,10 @@ def update_budget(
     if member_caps:
         members = {
             m.pk: m
-            for m in Membership.objects.select_for_update()
+            for m in Membership.objects.select_for_update(no_key=True)
             .select_related("user")
             .filter(workspace=locked, pk__in=list(member_caps))
+            .order_by("pk")
         }
         for pk, cap in member_caps.items():
             membership = members.get(pk)

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import kinovi
-from generations import lifecycle, queue, vendor
+from generations import lifecycle, queue, retry, vendor
 from generations.models import HELD_STATUSES, Generation, Status, StatusEvent, WebhookDelivery
 
 Outcome = WebhookDelivery.Outcome
@@ -40,7 +40,9 @@ def keep_late(generation: Generation, fields: dict) -> WebhookDelivery | None:
     confirmed, unless the generation holds DELIVERIES_KEPT deliveries already (then: None)."""
     with transaction.atomic():
         # The generation's row lock makes concurrent late deliveries count one after another.
-        Generation.objects.select_for_update().filter(pk=generation.pk).values_list("pk").first()
+        Generation.objects.select_for_update(no_key=True).filter(pk=generation.pk).values_list(
+            "pk"
+        ).first()
         if WebhookDelivery.objects.filter(generation_id=generation.pk).count() >= DELIVERIES_KEPT:
             return None
         return WebhookDelivery.objects.create(
@@ -52,6 +54,7 @@ def keep_late(generation: Generation, fields: dict) -> WebhookDelivery | None:
         )
 
 
+@retry.retried
 def judge(delivery: WebhookDelivery) -> WebhookDelivery:
     """Decide what a stored delivery means; a credible one gets a recordInfo confirmation."""
     try:
@@ -71,7 +74,9 @@ def judge(delivery: WebhookDelivery) -> WebhookDelivery:
     with transaction.atomic():
         # Under the generation's lock: the submit job saves the task id under the same lock,
         # so a delivery is either judged with the task id or found by resolve_early after it.
-        generation = Generation.objects.select_for_update().get(pk=delivery.generation_id)
+        generation = Generation.objects.select_for_update(no_key=True).get(
+            pk=delivery.generation_id
+        )
         if generation.is_terminal:
             return finish(delivery, Outcome.DUPLICATE, f"Already {generation.status}.")
         if generation.task_id:

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from generations import notifications, polling
+from generations import locks, notifications, polling, retry
 from generations.models import (
     NOTIFY_STATUSES,
     POLLABLE_STATUSES,
@@ -51,6 +51,10 @@ VENDOR_STATUSES = {
 }
 
 
+# Statuses whose transition may write ledger rows (_write_ledger).
+LEDGER_STATUSES = RESERVED_STATUSES | {S.REJECTED}
+
+
 class _Unset:
     def __repr__(self) -> str:
         return "UNSET"
@@ -67,6 +71,7 @@ class Outcome:
     refused: str = ""
 
 
+@retry.retried
 def apply_status(
     *,
     generation_id: int,
@@ -90,7 +95,11 @@ def apply_status(
     the polling cadence while the generation stays in flight.
     """
     with transaction.atomic():
-        generation = Generation.objects.select_for_update().get(pk=generation_id)
+        if status in LEDGER_STATUSES:
+            # Its ledger rows point at the workspace and the key: their share locks first, in
+            # the documented order, not late at COMMIT (docs/LOCKS.md).
+            locks.share_parents(generation_id)
+        generation = Generation.objects.select_for_update(no_key=True).get(pk=generation_id)
         from_status = generation.status
         now = timezone.now()
         refused = _refusal(generation, status, expect=expect, task_id=task_id)
@@ -286,7 +295,7 @@ def _store_info(generation: Generation, info: TaskInfo) -> set[str]:
 
 def _write_ledger(generation: Generation, now) -> None:
     """The ledger rows the generation's current status calls for, each written at most once."""
-    if generation.status not in RESERVED_STATUSES | {S.REJECTED}:
+    if generation.status not in LEDGER_STATUSES:
         return
     existing = set(CreditEntry.objects.filter(generation=generation).values_list("kind", flat=True))
     estimate = generation.estimated_credits

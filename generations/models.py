@@ -49,7 +49,8 @@ IN_FLIGHT_STATUSES = (S.SUBMITTING, S.WAITING, S.GENERATING, S.UNKNOWN, S.STALLE
 UNFINISHED_STATUSES = (S.QUEUED, *IN_FLIGHT_STATUSES)
 # Surely running at Kinovi: each holds one of its key's concurrency slots.
 SLOT_STATUSES = (S.SUBMITTING, S.WAITING, S.GENERATING)
-# Maybe running at Kinovi: they hold a slot for the vendor's window only (slots.py).
+# Maybe running at Kinovi: they hold a slot for a (scaled) minute only, then it is tried
+# again (slots.DOUBTFUL_HOLD).
 DOUBTFUL_STATUSES = (S.UNKNOWN, S.STALLED)
 # Have a task id worth asking recordInfo about.
 POLLABLE_STATUSES = frozenset({S.WAITING, S.GENERATING, S.STALLED})

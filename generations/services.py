@@ -9,12 +9,12 @@ too; the budget by budget.py.
 
 import uuid
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 import kinovi
 from accounts.models import ApiKey, Membership, Workspace
-from generations import budget, deliveries, lifecycle, pricing, queue, vendor
+from generations import budget, deliveries, lifecycle, locks, pricing, queue, vendor
 from generations.models import (
     MAX_DURATION,
     MAX_PROMPT_LENGTH,
@@ -29,6 +29,9 @@ from generations.models import (
     StatusEvent,
     WebhookDelivery,
 )
+
+# `retry` is also this module's action (retry a video): the helper is imported by name.
+from generations.retry import is_contention, retried
 
 # The most videos one batch may queue (the batch form and the API read it too).
 MAX_BATCH = 20
@@ -149,14 +152,28 @@ def submit_batch(
     if len(prompts) > 1 and batch_id is None:
         batch_id = uuid.uuid4()
     rows = {"api_key": api_key, "parent": parent, "batch_id": batch_id, **params}
-    return _queue(membership, estimate, prompts, rows)
+    try:
+        return _queue(membership, estimate, prompts, rows)
+    except DatabaseError as exc:
+        if not is_contention(exc):
+            raise
+        raise SubmissionRefused(BUSY) from None
 
 
+# What a person hears when even the retries met a deadlock (retry.py): nothing was saved.
+BUSY = "The studio is very busy right now and nothing was saved: try again in a moment."
+
+
+@retried
 def _queue(membership: Membership, estimate, prompts: list[str], rows: dict) -> list[Generation]:
     with transaction.atomic():
         # The workspace row lock serializes every submission of the workspace (and so of each
-        # member), so "check the budget, then add the rows" cannot interleave.
-        workspace = Workspace.objects.select_for_update().get(pk=membership.workspace_id)
+        # member), so "check the budget, then add the rows" cannot interleave. Then the key's
+        # share lock, which the new rows' foreign-key check would otherwise take late, at
+        # COMMIT (docs/LOCKS.md).
+        workspace = Workspace.objects.select_for_update(no_key=True).get(pk=membership.workspace_id)
+        if not locks.share_key(rows["api_key"].pk):
+            raise SubmissionRefused("That API key no longer exists.")
         try:
             budget.check(
                 workspace=workspace, membership=membership, cost=estimate.credits * len(prompts)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 import kinovi
 from accounts.models import ApiKey, hash_token
-from generations import deliveries, lifecycle, polling, slots, vendor
+from generations import deliveries, lifecycle, polling, retry, slots, vendor
 from generations.models import Generation, Status, StatusEvent
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def submit_generation(generation_id: int) -> str:
     return vendor.record_answer(_create_accepted, generation, task_id)
 
 
+@retry.retried
 def _claim(generation: Generation) -> tuple[bool, str | None]:
     """queued → submitting if the key has a slot and it is this generation's turn.
 
@@ -68,7 +69,7 @@ def _claim(generation: Generation) -> tuple[bool, str | None]:
     this job, long enough to be sent to Kinovi.
     """
     with transaction.atomic():
-        key = ApiKey.objects.select_for_update().get(pk=generation.api_key_id)
+        key = ApiKey.objects.select_for_update(no_key=True).get(pk=generation.api_key_id)
         if not key.is_usable:
             _cancel_for_dead_key(generation, key)
             return False, None
@@ -180,6 +181,9 @@ def _create_accepted(generation: Generation, task_id: str) -> str:
         )
         return "duplicate task id"
     ApiKey.objects.filter(pk=generation.api_key_id).update(last_used_at=now)
+    raised = slots.learn_from_acceptance(generation.api_key_id)
+    if raised:
+        logger.info("key %s: Kinovi accepted %d tasks at once", generation.api_key_id, raised)
     deliveries.resolve_early(generation.pk)
     return f"submitted {task_id}" if outcome.changed else f"late answer {task_id}"
 
@@ -232,8 +236,12 @@ _OUTCOMES = {
 
 
 def _concurrency_limited(generation: Generation, exc: kinovi.ConcurrencyLimited) -> str:
-    slots.learn_limit(generation.api_key_id, exc.limit or exc.current)
+    learned = slots.learn_limit(generation.api_key_id, exc.limit or exc.current)
     delay = exc.retry_after if exc.retry_after is not None else backoff(1)
+    if learned:
+        # The learned limit keeps it from being sent beyond the limit; waiting longer than
+        # until the next probe would only hide a raised limit from it.
+        delay = min(delay, slots.probe_interval().total_seconds())
     _back_to_queue(
         generation.pk,
         delay=min(delay, 120.0),

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 import kinovi
-from generations import lifecycle, notifications, polling, vendor
+from generations import lifecycle, notifications, polling, retry, vendor
 from generations.models import POLLABLE_STATUSES, Generation, StatusEvent, refused_keys
 from kinovi_site.logging import log_job
 
@@ -32,13 +32,14 @@ POLL_THREADS = 4
 POLL_BATCH_BUDGET = 30.0
 
 
+@retry.retried
 def claim_due_polls(limit: int = 200) -> list[int]:
     """Due in-flight generations, claimed (their next poll pushed out) so no other ticker or
     cluster polls them at the same moment; the poll job sets the real next time."""
     now = timezone.now()
     with transaction.atomic():
         ids = list(
-            Generation.objects.select_for_update(skip_locked=True)
+            Generation.objects.select_for_update(no_key=True, skip_locked=True)
             .filter(status__in=POLLABLE_STATUSES, next_poll_at__lte=now, task_id__isnull=False)
             # Paused: every call with a refused key is refused too. They stay due, so the
             # first claim after the key is verified again asks about them.
