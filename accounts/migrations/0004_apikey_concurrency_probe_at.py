@@ -12,7 +12,7 @@ def probe_learned_limits(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0002_user_email_on_finish"),
+        ("accounts", "0003_user_theme_time_zone"),
     ]
 
     operations = [
