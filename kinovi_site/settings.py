@@ -113,6 +113,12 @@ if KINOVI_SANDBOX_DIALECT not in {"docs", "models"}:
     raise ImproperlyConfigured(
         f"KINOVI_SANDBOX_DIALECT must be docs or models, not {KINOVI_SANDBOX_DIALECT!r}."
     )
+# Which of the vendor's two published request forms createTask speaks (kinovi/schema.py WIRE):
+# "docs" (its reference pages: `urls`, string duration, upscaleResolution) or "models" (its
+# model README: imageUrls/videoUrls/audioUrls, integer duration, native 4K).
+KINOVI_DIALECT = env.str("KINOVI_DIALECT", default="docs").strip().lower()
+if KINOVI_DIALECT not in {"docs", "models"}:
+    raise ImproperlyConfigured(f"KINOVI_DIALECT must be docs or models, not {KINOVI_DIALECT!r}.")
 # Multiplies every polling interval and the stall window (tests compress a minute into seconds).
 KINOVI_POLL_TIME_SCALE = env_float("KINOVI_POLL_TIME_SCALE", 1.0)
 # How long one ticker job loops (claiming due polls and submissions every half second) before

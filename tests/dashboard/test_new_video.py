@@ -86,6 +86,7 @@ def test_preview_shows_the_exact_request_body(login_as, cast, team, team_key):
             "duration": "5",
             "aspectRatio": "21:9",
             "mode": "keyframe",
+            "outputResolution": "720p",
             "upscaleResolution": "4k",
         },
     }
@@ -102,6 +103,7 @@ def test_preview_resolves_every_default(login_as, cast, team, team_key):
         "duration": "5",
         "aspectRatio": "16:9",
         "mode": "keyframe",
+        "outputResolution": "720p",
     }
     assert body["model"] == "seedance-20"
 
