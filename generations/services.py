@@ -9,6 +9,7 @@ too; the budget by budget.py.
 
 import uuid
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -87,6 +88,9 @@ def _clean_params(*, model, duration, aspect_ratio, mode, upscale_4k, output_res
         raise SubmissionRefused("Choose a mode: keyframe or reference.")
     if not isinstance(upscale_4k, bool):
         raise SubmissionRefused("The 4K upscale choice must be yes or no.")
+    if upscale_4k and settings.KINOVI_DIALECT == "models" and output_resolution != "1080p":
+        # That form's "4k" is a native 4K output, priced as 1080p plus the 4K add-on.
+        raise SubmissionRefused("This Kinovi account renders 4K natively: choose 1080p with 4K.")
     return {
         "model": model,
         "duration": duration,
