@@ -8,6 +8,7 @@ here, once, whatever the provider; the provider checks what only it knows (the f
 this workspace, their real kinds, sizes and durations) and makes the URLs Kinovi fetches.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +16,10 @@ from kinovi.schema import Mode
 
 FIRST_FRAME, LAST_FRAME, REFERENCE = "first_frame", "last_frame", "reference"
 ROLES = (FIRST_FRAME, LAST_FRAME, REFERENCE)
+
+
+# How a prompt names a reference: @image1, @video2, @audio1 (numbered per kind, in order).
+REFERENCE_NAME = re.compile(r"@(image|video|audio)(\d+)\b")
 
 
 class MaterialsRefused(Exception):
@@ -113,3 +118,17 @@ def urls(selection: Selection) -> list[dict]:
 def urls_for(generation) -> list[dict]:
     """What createTask sends for this generation's attached files."""
     return urls(attached(generation))
+
+
+def unattached_names(prompt: str, selection: Selection, *, mode: str) -> list[str]:
+    """The @image1-style names the prompt uses that no attached reference answers to."""
+    counts: dict[str, int] = {}
+    if mode == Mode.REFERENCE:
+        for item in selection.items:
+            counts[item.kind] = counts.get(item.kind, 0) + 1
+    missing = []
+    for kind, number in REFERENCE_NAME.findall(prompt or ""):
+        name = f"@{kind}{number}"
+        if not 1 <= int(number) <= counts.get(kind, 0) and name not in missing:
+            missing.append(name)
+    return missing

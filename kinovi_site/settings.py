@@ -119,6 +119,9 @@ if KINOVI_SANDBOX_DIALECT not in {"docs", "models"}:
 KINOVI_DIALECT = env.str("KINOVI_DIALECT", default="docs").strip().lower()
 if KINOVI_DIALECT not in {"docs", "models"}:
     raise ImproperlyConfigured(f"KINOVI_DIALECT must be docs or models, not {KINOVI_DIALECT!r}.")
+# How long a signed material link (materials/links.py) works: Kinovi fetches a task's files
+# when generating starts, which can be long after createTask if the task waits in its queue.
+MATERIAL_LINK_SECONDS = env_int("MATERIAL_LINK_SECONDS", 24 * 3600, minimum=60)
 # Multiplies every polling interval and the stall window (tests compress a minute into seconds).
 KINOVI_POLL_TIME_SCALE = env_float("KINOVI_POLL_TIME_SCALE", 1.0)
 # How long one ticker job loops (claiming due polls and submissions every half second) before
@@ -161,6 +164,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "generations",
+    "materials",
     "sandbox",
 ]
 

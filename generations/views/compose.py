@@ -121,6 +121,9 @@ def _preview_context(request, form, *, count: int = 1) -> dict:
         context["remaining_after"] = figures["available"] - context["total_credits"]
         context["over_by"] = -context["remaining_after"]
     context["body_json"] = _body_json(form, chosen, materials)
+    context["unattached"] = inputs.unattached_names(
+        form.data.get("prompt") or "", materials, mode=chosen["mode"]
+    )
     return context
 
 
