@@ -8,6 +8,7 @@ answers 404 like any unknown path. There is no index: only a link handed out ope
 
 import ipaddress
 import time
+import uuid
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -40,9 +41,11 @@ def material_for(token: str, *, now: float | None = None) -> Material | None:
         return None
     if claims["x"] < (now or time.time()):
         return None
-    return Material.objects.filter(
-        public_id__iexact=str(claims.get("m")), workspace_id=claims.get("w")
-    ).first()
+    try:
+        public_id = uuid.UUID(hex=str(claims.get("m")))
+    except ValueError:
+        return None
+    return Material.objects.filter(public_id=public_id, workspace_id=claims.get("w")).first()
 
 
 def _is_public_host(host: str) -> bool:

@@ -1,0 +1,100 @@
+"""Signed material links: they open the file (with Range), expire, cannot be forged or
+pointed at another workspace's file, and list nothing."""
+
+import time
+from urllib.parse import urlsplit
+
+import pytest
+from django.core import signing
+from django.urls import reverse
+
+from accounts.models import Workspace
+from materials import links
+from materials.models import Material
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def material(cast, team, upload_as, media, settings):
+    settings.SITE_URL = "https://studio.example.com"
+    assert upload_as(cast["bob"], team, media.image("still.png")).status_code == 201
+    return Material.objects.get()
+
+
+def _path(url: str) -> str:
+    assert url.startswith("https://studio.example.com/m/")
+    return urlsplit(url).path
+
+
+def test_a_link_serves_the_file_to_anyone_holding_it(client, material):
+    response = client.get(_path(links.link_for(material)))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response["Accept-Ranges"] == "bytes"
+    assert b"".join(response.streaming_content) == material.file.open("rb").read()
+
+
+@pytest.mark.parametrize(
+    "header, start, end",
+    [("bytes=0-9", 0, 9), ("bytes=10-", 10, None), ("bytes=-16", -16, None)],
+)
+def test_range_requests_get_206(client, material, header, start, end):
+    whole = material.file.open("rb").read()
+    response = client.get(_path(links.link_for(material)), headers={"Range": header})
+    assert response.status_code == 206
+    expected = whole[start : (end + 1 if end is not None else None)]
+    assert response.content == expected
+    first = start if start >= 0 else len(whole) + start
+    assert response["Content-Range"] == f"bytes {first}-{first + len(expected) - 1}/{len(whole)}"
+
+
+def test_an_unsatisfiable_range_is_416(client, material):
+    response = client.get(_path(links.link_for(material)), headers={"Range": "bytes=999999-"})
+    assert response.status_code == 416
+    assert response["Content-Range"] == f"bytes */{material.bytes}"
+
+
+def test_a_link_expires(client, material, settings):
+    settings.MATERIAL_LINK_SECONDS = 60
+    path = _path(links.link_for(material, now=time.time() - 61))
+    assert client.get(path).status_code == 404
+    fresh = _path(links.link_for(material, now=time.time() - 59))
+    assert client.get(fresh).status_code == 200
+
+
+def test_a_forged_or_altered_link_is_404(client, material):
+    path = _path(links.link_for(material))
+    token = path.split("/")[2]
+    assert client.get(path.replace(token, token[:-2] + "xx")).status_code == 404
+    forged = signing.dumps(
+        {"m": material.public_id.hex, "w": material.workspace_id, "x": int(time.time()) + 999},
+        salt=links.SALT,
+        key="not the site's secret key",
+    )
+    assert client.get(reverse("material_file", args=[forged, "image.png"])).status_code == 404
+    # The file type in the name is part of the link too.
+    assert client.get(path.replace("image.png", "video.mp4")).status_code == 404
+
+
+def test_a_link_for_another_workspace_opens_nothing(client, material):
+    other = Workspace.objects.create(name="Other")
+    token = signing.dumps(
+        {"m": material.public_id.hex, "w": other.pk, "x": int(time.time()) + 999},
+        salt=links.SALT,
+        compress=True,
+    )
+    assert client.get(reverse("material_file", args=[token, "image.png"])).status_code == 404
+
+
+def test_there_is_no_listing(client, material):
+    for path in ["/m/", "/m/x/", f"/media/materials/{material.workspace_id}/"]:
+        assert client.get(path).status_code == 404
+
+
+def test_a_deleted_material_is_404(client, material, cast, team, login_as):
+    path = _path(links.link_for(material))
+    login_as(cast["bob"], team).post(reverse("material_delete", args=[material.public_id]))
+    assert not Material.objects.exists()
+    client.logout()
+    assert client.get(path).status_code == 404
