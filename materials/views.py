@@ -101,7 +101,10 @@ def signed_file(request, token, name):
     material = links.material_for(token)
     if material is None or name != f"{material.kind}.{material.format}":
         raise Http404
-    size = material.file.size
+    try:
+        size = material.file.size
+    except FileNotFoundError:  # lost from storage: Kinovi is told as for any unknown link
+        raise Http404 from None
     wanted = _byte_range(request.headers.get("Range", ""), size)
     if wanted == "unsatisfiable":
         response = HttpResponse(status=416)
