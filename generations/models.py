@@ -300,6 +300,16 @@ class Generation(models.Model):
             return "This video is being sent to Kinovi right now; try again shortly."
         return None
 
+    def shot_chain(self, limit: int = 20) -> list["Generation"]:
+        """This video and the ones it came from (retry, remix, continued shot), oldest first."""
+        chain = [self]
+        while chain[0].parent_id and len(chain) < limit:
+            parent = Generation.objects.filter(pk=chain[0].parent_id).first()
+            if parent is None or parent.workspace_id != self.workspace_id:
+                break
+            chain.insert(0, parent)
+        return chain
+
     def actions_for(self, membership) -> dict[str, bool]:
         """What the pages offer this member, from the same predicates the services enforce."""
         return {

@@ -7,11 +7,14 @@ import io
 import tempfile
 from pathlib import Path
 
+import requests
 from django.core.files.base import ContentFile, File
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from PIL import Image
 
 from accounts.models import Membership, log_action
+from generations.models import Generation, Status
 from materials import rules
 from materials.models import Material
 from mediakit import MediaError, MediaInfo, extract_frame, probe
@@ -164,3 +167,41 @@ def delete(*, membership: Membership, material: Material) -> None:
         )
         material.delete()
         transaction.on_commit(lambda: _remove_files(material))
+
+
+FETCH_TIMEOUT = (3.0, 15.0)
+
+
+def _download(url: str) -> bytes:
+    """Kinovi's last-frame image, read up to the image limit."""
+    try:
+        with requests.get(url, stream=True, timeout=FETCH_TIMEOUT) as response:
+            if response.status_code != 200:
+                raise MaterialRefused(
+                    f"Kinovi's last frame could not be downloaded (HTTP {response.status_code}); "
+                    "Kinovi keeps a video's files for 14 days."
+                )
+            data = b""
+            for chunk in response.iter_content(CHUNK):
+                data += chunk
+                if len(data) >= rules.MAX_IMAGE_BYTES:
+                    raise MaterialRefused("Kinovi's last frame is larger than an image may be.")
+            return data
+    except requests.RequestException as error:
+        raise MaterialRefused(
+            f"Kinovi's last frame could not be downloaded ({type(error).__name__})."
+        ) from None
+
+
+def continue_from(*, membership: Membership, generation: Generation) -> Material:
+    """The finished video's last frame, added to the library to start the next shot from."""
+    if not membership.can_generate:
+        raise MaterialRefused("Viewers can look but not generate.")
+    if generation.workspace_id != membership.workspace_id:
+        raise MaterialRefused("That video belongs to another workspace.")
+    if generation.status != Status.SUCCESS or not generation.last_frame_url:
+        raise MaterialRefused("Only a finished video with a last frame can be continued.")
+    data = _download(generation.last_frame_url)
+    name = f"last frame of {str(generation.public_id)[:8]}.png"
+    material, _ = upload(membership=membership, uploaded=SimpleUploadedFile(name, data))
+    return material

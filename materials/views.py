@@ -2,15 +2,18 @@
 picker, and the signed links Kinovi downloads from (with HTTP Range)."""
 
 import re
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import get_for_member, workspace_required
+from generations.models import Generation
 from materials import links, rules, services
 from materials.models import Material
 
@@ -144,3 +147,20 @@ def _byte_range(header: str, size: int):
     if start >= size or (last and int(last) < start):
         return "unsatisfiable"
     return start, end
+
+
+@require_POST
+@workspace_required("can_generate")
+def continue_shot(request, public_id):
+    """ "Continue this shot": the video's last frame becomes the first frame of a new one,
+    whose form opens pre-filled from this video (its parent)."""
+    generation = get_for_member(request, Generation, "can_generate", public_id=public_id)
+    try:
+        material = services.continue_from(membership=request.membership, generation=generation)
+    except services.MaterialRefused as refused:
+        messages.error(request, refused.message)
+        return redirect("generation_detail", public_id=generation.public_id)
+    query = urlencode(
+        {"remix": generation.public_id, "first_frame": material.public_id.hex, "mode": "keyframe"}
+    )
+    return redirect(f"{reverse('generation_new')}?{query}")

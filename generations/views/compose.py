@@ -176,9 +176,11 @@ def _remix_form(request):
         # A teammate's video from another workspace: remix it there, with its keys.
         switch_workspace(request, remix_of.workspace_id)
         messages.info(request, f"Now working in {remix_of.workspace.name}.")
-    return GenerationForm(
-        initial=GenerationForm.initial_from(remix_of), workspace=request.workspace
-    ), remix_of
+    initial = GenerationForm.initial_from(remix_of)
+    if request.GET.get("first_frame"):
+        # "Continue this shot": the new video starts from the named frame.
+        initial["mode"] = "keyframe"
+    return GenerationForm(initial=initial, workspace=request.workspace), remix_of
 
 
 @workspace_required("can_generate")
@@ -199,7 +201,7 @@ def new_video(request):
     context = _page_context(form)
     context["remix_of"] = remix_of
     context["sandbox"] = settings.KINOVI_SANDBOX
-    context.update(_preview_context(request, _bound_for_preview(form)))
+    context.update(_preview_context(request, _bound_for_preview(form, request.GET)))
     context["form"] = form
     return render(request, "generations/new.html", context)
 
@@ -215,11 +217,13 @@ def _parent_from(request):
         return None
 
 
-def _bound_for_preview(form):
-    """The live preview needs a bound form; on first load bind the initial values."""
+def _bound_for_preview(form, query=None):
+    """The live preview needs a bound form; on first load bind the initial values (and the
+    materials a link names, e.g. "Continue this shot"'s first frame)."""
     if form.is_bound:
         return form
-    data = {}
+    data = {name: query[name] for name in ("first_frame", "last_frame") if query and name in query}
+
     for name, field in form.fields.items():
         value = form.initial.get(name, field.initial)
         if value is None or value is False:

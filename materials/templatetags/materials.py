@@ -4,7 +4,7 @@ materials)."""
 
 from django import template
 
-from materials.models import Material
+from materials.models import GenerationMaterial, Material
 
 register = template.Library()
 
@@ -18,7 +18,8 @@ def _chosen(data, name: str) -> list[str]:
 def material_picker(context):
     request = context["request"]
     form = context.get("form")
-    data = form.data if form is not None and form.is_bound else {}
+    # A bound form's own fields, else the query string ("Continue this shot" names a frame).
+    data = form.data if form is not None and form.is_bound else request.GET
     library = [m.as_card() for m in Material.objects.filter(workspace=request.workspace)]
     by_id = {item["id"]: item for item in library}
 
@@ -32,4 +33,14 @@ def material_picker(context):
         "references": picked("references"),
         "can_add": getattr(request, "membership", None) is not None
         and request.membership.can_generate,
+    }
+
+
+@register.inclusion_tag("materials/_attached.html")
+def attached_materials(generation):
+    """The files a generation was made from, in the order they were sent."""
+    return {
+        "links": GenerationMaterial.objects.filter(generation=generation)
+        .select_related("material")
+        .order_by("position")
     }

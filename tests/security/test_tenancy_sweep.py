@@ -169,6 +169,7 @@ ROUTES: dict[str, Route] = {
     "material_upload": Route(post=GENERATORS),
     "material_delete": Route(post=GENERATORS, ids=_material),
     "material_thumbnail": Route(get=EVERYONE, ids=_material),
+    "generation_continue": Route(post=GENERATORS, ids=_gen),
     # A signed link is the credential (Kinovi holds no session): whoever has it gets the file.
     "material_file": Route(anonymous="public", get=EVERYONE, ids=_signed, stranger=200),
     # Kinovi's callback: no session counts; without the generation's token it is a 404.
