@@ -4,6 +4,8 @@ import importlib
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from generations.models import DEFAULT_RESOLUTION, Price
@@ -83,7 +85,11 @@ def tier_rates(model: str, at=None) -> dict[str, Price]:
 
 def ensure_seed_prices() -> None:
     """Migration 0002's seed rows for any model without a price, and migration 0012's tiers
-    (a flushed test database loses what data migrations wrote)."""
+    (a flushed test database loses what data migrations wrote). Nothing while the price table
+    is older than the model (a migrate to an earlier migration also ends in post_migrate)."""
+    applied = MigrationRecorder(connection).applied_migrations()
+    if ("generations", "0012_current_price_tiers") not in applied:
+        return
     for model, per_second, upscale, dollars in SEED_PRICES:
         if not Price.objects.filter(model=model).exists():
             Price.objects.create(
