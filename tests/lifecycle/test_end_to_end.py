@@ -17,7 +17,8 @@ def assert_successful(done, *, last_source: str) -> None:
     assert set(seen[3:-1]) <= {"generating"}
     assert history(done)[-1][2] == last_source
     assert done.task_id.startswith("task_")
-    assert (done.width, done.height, done.credits_used) == (640, 360, 200)
+    # 720p: the resolution every createTask names unless chosen otherwise.
+    assert (done.width, done.height, done.credits_used) == (1280, 720, 200)
     assert done.video_url and done.last_frame_url and done.seed is not None
     assert done.completed_at is not None
     assert ledger(done) == {"reserve": -200}
