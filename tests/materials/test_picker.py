@@ -90,3 +90,38 @@ def test_the_models_dialect_preview_splits_by_kind(
     inputs = json.loads(response.context["body_json"])["inputs"]
     assert len(inputs["imageUrls"]) == 1 and len(inputs["videoUrls"]) == 1
     assert inputs["duration"] == 5 and "urls" not in inputs
+
+
+@pytest.mark.parametrize(
+    "field, values",
+    [
+        ("first_frame", ["\x00"]),
+        ("first_frame", ["z" * 5000]),
+        ("references", ["12345678-1234-1234-1234-1234567890ab"] * 2),
+        ("references", [str(n) for n in range(200)]),
+        ("last_frame", ["' OR 1=1 --"]),
+    ],
+)
+def test_garbage_in_the_material_fields_is_a_message_not_a_500(
+    login_as, cast, team, team_key, field, values
+):
+    from generations.models import Generation
+
+    client = login_as(cast["bob"], team)
+    mode = "reference" if field == "references" else "keyframe"
+    response = _preview(client, team_key, mode=mode, **{field: values})
+    assert response.status_code == 200
+    assert response.context["materials_error"]
+    data = {
+        "prompt": "A kite",
+        "model": "seedance-20",
+        "duration": "5",
+        "aspect_ratio": "16:9",
+        "mode": mode,
+        "api_key": team_key.pk,
+        field: values,
+    }
+    if field == "last_frame":
+        data["first_frame"] = values
+    response = client.post(reverse("generation_new"), data)
+    assert response.status_code == 200 and not Generation.objects.exists()
