@@ -1,4 +1,5 @@
-"""URLs Kinovi can fetch a material from: signed, time-limited, served by the studio.
+"""URLs Kinovi can fetch a material from: signed, time-limited, served by the studio (or,
+with MATERIAL_LINKS=storage, a presigned GET from S3-compatible storage).
 
 A link names the material and its workspace and when it stops working, signed with the site's
 SECRET_KEY (django.core.signing, its own salt): it cannot be made up, stretched or pointed at
@@ -21,6 +22,9 @@ SALT = "materials.link"
 
 
 def link_for(material: Material, *, now: float | None = None) -> str:
+    if settings.MATERIAL_LINKS == "storage":
+        # S3-compatible storage (django-storages' S3Storage) presigns a GET for the window.
+        return material.file.storage.url(material.file.name, expire=settings.MATERIAL_LINK_SECONDS)
     expires = int((now or time.time()) + settings.MATERIAL_LINK_SECONDS)
     token = signing.dumps(
         {"m": material.public_id.hex, "w": material.workspace_id, "x": expires},
@@ -60,6 +64,8 @@ def _is_public_host(host: str) -> bool:
 def unreachable_reason() -> str | None:
     """Why Kinovi could not fetch our links, or None when it can. The built-in sandbox runs on
     this site, so it can fetch from a local address; the real Kinovi cannot."""
+    if settings.MATERIAL_LINKS == "storage":
+        return None  # the bucket's presigned URLs are reachable wherever the bucket is
     site = settings.SITE_URL
     kinovi_is_our_sandbox = settings.KINOVI_BASE_URL.startswith(f"{site}/sandbox/")
     if kinovi_is_our_sandbox or _is_public_host(urlsplit(site).hostname or ""):

@@ -98,3 +98,57 @@ def test_a_deleted_material_is_404(client, material, cast, team, login_as):
     assert not Material.objects.exists()
     client.logout()
     assert client.get(path).status_code == 404
+
+
+class PresigningStorage:
+    """Stands in for django-storages' S3Storage: url(name, expire=...) presigns a GET."""
+
+    def __init__(self, real):
+        self.real = real
+        self.asked = []
+
+    def url(self, name, expire=None):
+        self.asked.append((name, expire))
+        return f"https://bucket.s3.example.com/{name}?X-Amz-Expires={expire}&X-Amz-Signature=abc"
+
+    def __getattr__(self, attribute):
+        return getattr(self.real, attribute)
+
+
+def test_storage_links_are_the_storages_presigned_url(material, settings, monkeypatch):
+    settings.MATERIAL_LINKS = "storage"
+    settings.MATERIAL_LINK_SECONDS = 3600
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    settings.KINOVI_BASE_URL = "https://kinovi.ai/api/v1"
+    storage = PresigningStorage(material.file.storage)
+    monkeypatch.setattr(material.file, "storage", storage)
+    url = links.link_for(material)
+    assert url.startswith("https://bucket.s3.example.com/materials/")
+    assert storage.asked == [(material.file.name, 3600)]
+    # The bucket is reachable even though this site is not.
+    assert links.unreachable_reason() is None
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("MATERIAL_LINKS", "s3", "MATERIAL_LINKS must be site or storage, not 's3'"),
+        ("MATERIAL_LINK_SECONDS", "10", "MATERIAL_LINK_SECONDS must be at least 60"),
+    ],
+)
+def test_a_bad_link_setting_stops_start_up(variable, value, message):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=django_settings.BASE_DIR,
+        env={**os.environ, variable: value, "DEBUG": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and message in result.stderr
