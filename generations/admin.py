@@ -473,8 +473,10 @@ class PriceForm(forms.ModelForm):
         model = Price
         fields = [
             "model",
+            "output_resolution",
             "credits_per_second",
             "upscale_4k_credits_per_second",
+            "reference_video_credits_per_second",
             "dollars_per_credit",
             "valid_from",
         ]
@@ -502,15 +504,17 @@ class PriceAdmin(admin.ModelAdmin):
     form = PriceForm
     list_display = [
         "model",
+        "output_resolution",
         "credits_per_second",
         "upscale_4k_credits_per_second",
+        "reference_video_credits_per_second",
         "dollars_per_credit",
         "valid_from",
         "in_effect",
         "created_at",
     ]
-    list_filter = ["model"]
-    ordering = ["model", "-valid_from"]
+    list_filter = ["model", "output_resolution"]
+    ordering = ["model", "output_resolution", "-valid_from"]
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_superuser
@@ -540,8 +544,10 @@ class PriceAdmin(admin.ModelAdmin):
             action="price.changed" if change else "price.added",
             target=obj,
             model=obj.model,
+            output_resolution=obj.output_resolution,
             credits_per_second=obj.credits_per_second,
             upscale_4k_credits_per_second=obj.upscale_4k_credits_per_second,
+            reference_video_credits_per_second=obj.reference_video_credits_per_second,
             dollars_per_credit=str(obj.dollars_per_credit),
             valid_from=obj.valid_from.isoformat(),
             changed_fields=form.changed_data if change else [],

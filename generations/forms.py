@@ -9,12 +9,15 @@ from django.utils import timezone
 from accounts.models import ApiKey, Membership
 from generations.budget import MAX_CREDITS
 from generations.models import (
+    DEFAULT_RESOLUTION,
     MAX_DURATION,
     MAX_PROMPT_LENGTH,
     MIN_DURATION,
+    RESOLUTIONS_BY_MODEL,
     AspectRatio,
     Mode,
     Model,
+    OutputResolution,
     Status,
 )
 from generations.services import MAX_BATCH
@@ -68,6 +71,14 @@ class VideoSettingsForm(forms.Form):
         widget=forms.RadioSelect,
     )
     mode = forms.ChoiceField(choices=Mode.choices, initial=Mode.KEYFRAME, widget=forms.RadioSelect)
+    output_resolution = forms.ChoiceField(
+        label="Resolution",
+        choices=OutputResolution.choices,
+        initial=DEFAULT_RESOLUTION,
+        widget=forms.RadioSelect,
+        # A form from before resolutions existed (an open tab) means the old rate: 720p.
+        required=False,
+    )
     upscale_4k = forms.BooleanField(label="4K upscale", required=False)
     api_key = KeyChoiceField(
         label="API key",
@@ -83,6 +94,7 @@ class VideoSettingsForm(forms.Form):
         "model": "Choose standard or fast.",
         "aspect_ratio": "Choose one of the frame shapes.",
         "mode": "Choose keyframe or reference.",
+        "output_resolution": "Choose 480p, 720p or 1080p.",
     }
 
     def __init__(self, *args, workspace, **kwargs):
@@ -112,6 +124,21 @@ class VideoSettingsForm(forms.Form):
             raise ValidationError("That key is not one of this workspace's usable keys.")
         return key
 
+    def clean_output_resolution(self):
+        return self.cleaned_data.get("output_resolution") or DEFAULT_RESOLUTION
+
+    def clean(self):
+        cleaned = super().clean()
+        model, resolution = cleaned.get("model"), cleaned.get("output_resolution")
+        if model and resolution and resolution not in RESOLUTIONS_BY_MODEL[model]:
+            self.add_error(
+                "output_resolution",
+                f"{Model(model).label} renders at most at "
+                f"{RESOLUTIONS_BY_MODEL[model][-1]}: choose "
+                f"{' or '.join(RESOLUTIONS_BY_MODEL[model])}.",
+            )
+        return cleaned
+
     def settings_or_defaults(self) -> dict:
         """The chosen settings where valid, the defaults elsewhere: for the live preview."""
         data = getattr(self, "cleaned_data", {})
@@ -121,6 +148,7 @@ class VideoSettingsForm(forms.Form):
             "aspect_ratio": data.get("aspect_ratio") or AspectRatio.WIDE,
             "mode": data.get("mode") or Mode.KEYFRAME,
             "upscale_4k": bool(data.get("upscale_4k")),
+            "output_resolution": data.get("output_resolution") or DEFAULT_RESOLUTION,
         }
 
 
@@ -137,7 +165,16 @@ def clean_prompt_text(value: str) -> str:
 
 
 class GenerationForm(VideoSettingsForm):
-    field_order = ["prompt", "model", "duration", "aspect_ratio", "mode", "upscale_4k", "api_key"]
+    field_order = [
+        "prompt",
+        "model",
+        "duration",
+        "aspect_ratio",
+        "mode",
+        "output_resolution",
+        "upscale_4k",
+        "api_key",
+    ]
 
     # Length is checked in clean_prompt (with a clearer message than max_length's).
     prompt = forms.CharField(
@@ -167,6 +204,7 @@ class GenerationForm(VideoSettingsForm):
             "aspect_ratio": generation.aspect_ratio,
             "mode": generation.mode,
             "upscale_4k": generation.upscale_4k,
+            "output_resolution": generation.output_resolution,
             "api_key": generation.api_key_id,
         }
 
@@ -181,6 +219,7 @@ class BatchForm(VideoSettingsForm):
         "duration",
         "aspect_ratio",
         "mode",
+        "output_resolution",
         "upscale_4k",
         "api_key",
     ]

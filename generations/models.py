@@ -10,12 +10,15 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Workspace
 from kinovi.schema import (  # noqa: F401 - the vocabulary, re-exported for the app
+    DEFAULT_RESOLUTION,
     MAX_DURATION,
     MAX_PROMPT_LENGTH,
     MIN_DURATION,
+    RESOLUTIONS_BY_MODEL,
     AspectRatio,
     Mode,
     Model,
+    OutputResolution,
 )
 
 
@@ -79,17 +82,28 @@ def refused_keys():
 
 
 class PriceQuerySet(models.QuerySet):
-    def current(self, model: str, at=None):
+    def current(self, model: str, at=None, *, resolution: str = DEFAULT_RESOLUTION):
         at = at or timezone.now()
-        return self.filter(model=model, valid_from__lte=at).order_by("-valid_from").first()
+        return (
+            self.filter(model=model, output_resolution=resolution, valid_from__lte=at)
+            .order_by("-valid_from")
+            .first()
+        )
 
 
 class Price(models.Model):
     """What a model costs from a date on. Data, not code: an operator adds a row to change it."""
 
     model = models.CharField(max_length=40, choices=Model.choices)
+    # One row per model and output tier; the seed's rows (before tiers existed) are 720p.
+    output_resolution = models.CharField(
+        max_length=5, choices=OutputResolution.choices, default=DEFAULT_RESOLUTION
+    )
     credits_per_second = models.PositiveIntegerField()
     upscale_4k_credits_per_second = models.PositiveIntegerField()
+    # Added per output second when a reference video is among the materials (once, however
+    # many videos there are).
+    reference_video_credits_per_second = models.PositiveIntegerField(default=0)
     dollars_per_credit = models.DecimalField(max_digits=10, decimal_places=6)
     valid_from = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
@@ -99,11 +113,17 @@ class Price(models.Model):
     class Meta:
         ordering = ["model", "-valid_from"]
         constraints = [
-            models.UniqueConstraint(fields=["model", "valid_from"], name="one_price_per_instant")
+            models.UniqueConstraint(
+                fields=["model", "output_resolution", "valid_from"],
+                name="one_price_per_tier_and_instant",
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.model}: {self.credits_per_second}/s from {self.valid_from:%Y-%m-%d}"
+        return (
+            f"{self.model} {self.output_resolution}: {self.credits_per_second}/s "
+            f"from {self.valid_from:%Y-%m-%d}"
+        )
 
 
 class Generation(models.Model):
@@ -123,6 +143,9 @@ class Generation(models.Model):
     )
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.KEYFRAME)
     upscale_4k = models.BooleanField("4K upscale", default=False)
+    output_resolution = models.CharField(
+        max_length=5, choices=OutputResolution.choices, default=DEFAULT_RESOLUTION
+    )
     # Where it came from: a retry or a remix of another generation, part of a batch.
     parent = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="children"
@@ -304,6 +327,16 @@ class Generation(models.Model):
         if self.is_paused:
             return KEY_PAUSED_REFUSAL
         return None
+
+    def shot_chain(self, limit: int = 20) -> list["Generation"]:
+        """This video and the ones it came from (retry, remix, continued shot), oldest first."""
+        chain = [self]
+        while chain[0].parent_id and len(chain) < limit:
+            parent = Generation.objects.filter(pk=chain[0].parent_id).first()
+            if parent is None or parent.workspace_id != self.workspace_id:
+                break
+            chain.insert(0, parent)
+        return chain
 
     def actions_for(self, membership) -> dict[str, bool]:
         """What the pages offer this member, from the same predicates the services enforce."""

@@ -137,6 +137,8 @@ def usage(workspace, month: datetime.date) -> dict:
         "total_dollars": -(totals["money"] or Decimal(0)),
         "per_member": _grouped(ledger, "user_id", "user__email", "user__name"),
         "per_model": per_model,
+        # The tier each video rendered at (a seed-era video is 720p, the seed's rate).
+        "per_resolution": _grouped(ledger, "generation__output_resolution"),
         "chart": bar_chart({row["day"]: row for row in per_day}, month),
     }
 

@@ -9,17 +9,20 @@ too; the budget by budget.py.
 
 import uuid
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 import kinovi
 from accounts.models import ApiKey, Membership, Workspace
-from generations import budget, deliveries, lifecycle, locks, pricing, queue, vendor
+from generations import budget, deliveries, inputs, lifecycle, locks, pricing, queue, vendor
 from generations.models import (
+    DEFAULT_RESOLUTION,
     MAX_DURATION,
     MAX_PROMPT_LENGTH,
     MIN_DURATION,
     POLLABLE_STATUSES,
+    RESOLUTIONS_BY_MODEL,
     VIEWER_REFUSAL,
     AspectRatio,
     Generation,
@@ -66,9 +69,14 @@ def _check_key(api_key: ApiKey | None, workspace_id: int) -> ApiKey:
     return api_key
 
 
-def _clean_params(*, model, duration, aspect_ratio, mode, upscale_4k) -> dict:
+def _clean_params(*, model, duration, aspect_ratio, mode, upscale_4k, output_resolution) -> dict:
     if model not in Model.values:
         raise SubmissionRefused("Choose a model: Seedance 2.0 standard or fast.")
+    if output_resolution not in RESOLUTIONS_BY_MODEL[model]:
+        raise SubmissionRefused(
+            f"{Model(model).label} renders at {' or '.join(RESOLUTIONS_BY_MODEL[model])}; "
+            f"choose one of those."
+        )
     try:
         duration = int(duration)
     except (TypeError, ValueError):
@@ -83,12 +91,16 @@ def _clean_params(*, model, duration, aspect_ratio, mode, upscale_4k) -> dict:
         raise SubmissionRefused("Choose a mode: keyframe or reference.")
     if not isinstance(upscale_4k, bool):
         raise SubmissionRefused("The 4K upscale choice must be yes or no.")
+    if upscale_4k and settings.KINOVI_DIALECT == "models" and output_resolution != "1080p":
+        # That form's "4k" is a native 4K output, priced as 1080p plus the 4K add-on.
+        raise SubmissionRefused("This Kinovi account renders 4K natively: choose 1080p with 4K.")
     return {
         "model": model,
         "duration": duration,
         "aspect_ratio": aspect_ratio,
         "mode": mode,
         "upscale_4k": upscale_4k,
+        "output_resolution": output_resolution,
     }
 
 
@@ -130,30 +142,46 @@ def submit_batch(
     aspect_ratio: str,
     mode: str,
     upscale_4k: bool,
+    output_resolution: str = DEFAULT_RESOLUTION,
     parent: Generation | None = None,
     batch_id: uuid.UUID | None = None,
+    materials: inputs.Selection | None = None,
 ) -> list[Generation]:
-    """Queue one generation per prompt, all or nothing: the budget must cover the total."""
+    """Queue one generation per prompt, all or nothing: the budget must cover the total.
+
+    `materials` is what an input provider (inputs.py) made of the form's attachments; it is
+    checked against the mode and attached to every generation in the same transaction."""
     if not membership.can_generate:
         raise SubmissionRefused(VIEWER_REFUSAL)
     _check_key(api_key, membership.workspace_id)
     params = _clean_params(
-        model=model, duration=duration, aspect_ratio=aspect_ratio, mode=mode, upscale_4k=upscale_4k
+        model=model,
+        duration=duration,
+        aspect_ratio=aspect_ratio,
+        mode=mode,
+        upscale_4k=upscale_4k,
+        output_resolution=output_resolution,
     )
     prompts = _clean_prompts(prompts)
     if parent is not None and parent.workspace_id != membership.workspace_id:
         raise SubmissionRefused("That video belongs to another workspace.")
+    materials = materials or inputs.Selection()
     try:
+        inputs.check(materials, mode=params["mode"], workspace_id=membership.workspace_id)
         estimate = pricing.estimate(
-            model=params["model"], duration=params["duration"], upscale_4k=params["upscale_4k"]
+            model=params["model"],
+            duration=params["duration"],
+            upscale_4k=params["upscale_4k"],
+            output_resolution=params["output_resolution"],
+            reference_video=materials.has_video,
         )
-    except pricing.NoPrice as exc:
+    except (pricing.NoPrice, inputs.MaterialsRefused) as exc:
         raise SubmissionRefused(f"{exc} Nothing was sent.") from None
     if len(prompts) > 1 and batch_id is None:
         batch_id = uuid.uuid4()
     rows = {"api_key": api_key, "parent": parent, "batch_id": batch_id, **params}
     try:
-        return _queue(membership, estimate, prompts, rows)
+        return _queue(membership, estimate, prompts, rows, materials)
     except DatabaseError as exc:
         if not is_contention(exc):
             raise
@@ -165,7 +193,9 @@ BUSY = "The studio is very busy right now and nothing was saved: try again in a 
 
 
 @retried
-def _queue(membership: Membership, estimate, prompts: list[str], rows: dict) -> list[Generation]:
+def _queue(
+    membership: Membership, estimate, prompts: list[str], rows: dict, materials
+) -> list[Generation]:
     with transaction.atomic():
         # The workspace row lock serializes every submission of the workspace (and so of each
         # member), so "check the budget, then add the rows" cannot interleave. Then the key's
@@ -210,6 +240,8 @@ def _queue(membership: Membership, estimate, prompts: list[str], rows: dict) -> 
                 for generation in generations
             ]
         )
+        if materials:
+            inputs.attach(generations, materials)
         for generation in generations:
             queue.after_commit(queue.SUBMIT, generation.pk)
     return generations
@@ -243,7 +275,9 @@ def retry(*, generation: Generation, membership: Membership) -> Generation:
             aspect_ratio=generation.aspect_ratio,
             mode=generation.mode,
             upscale_4k=generation.upscale_4k,
+            output_resolution=generation.output_resolution,
             parent=generation,
+            materials=inputs.attached(generation),
         )
     except SubmissionRefused as exc:
         raise ActionRefused(exc.message) from None

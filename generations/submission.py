@@ -16,7 +16,7 @@ from django.utils import timezone
 
 import kinovi
 from accounts.models import ApiKey, hash_token
-from generations import deliveries, lifecycle, polling, retry, slots, vendor
+from generations import deliveries, inputs, lifecycle, polling, retry, slots, vendor
 from generations.models import Generation, Status, StatusEvent
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ def submit_generation(generation_id: int) -> str:
     if not claimed:
         return "waiting for a slot"
     generation.refresh_from_db()
+    # Signed fresh for this call (they expire); made before anything is sent.
+    materials = inputs.urls_for(generation)
     try:
         with vendor.client_for(secret) as client:
             task_id = client.create_task(
@@ -50,6 +52,8 @@ def submit_generation(generation_id: int) -> str:
                 aspect_ratio=generation.aspect_ratio,
                 mode=generation.mode,
                 upscale_4k=generation.upscale_4k,
+                output_resolution=generation.output_resolution,
+                materials=materials,
                 callback_url=callback_url,
             )
     except kinovi.KinoviError as exc:

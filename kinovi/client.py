@@ -103,6 +103,7 @@ class KinoviClient:
         api_key: str,
         *,
         base_url: str | None = None,  # default settings.KINOVI_BASE_URL
+        dialect: str | None = None,  # default settings.KINOVI_DIALECT (schema.WIRE's column)
         connect_timeout: float | None = None,  # default settings.KINOVI_CONNECT_TIMEOUT
         read_timeout: float | None = None,  # default settings.KINOVI_READ_TIMEOUT
         retries: int = 3,
@@ -116,6 +117,7 @@ class KinoviClient:
             raise AuthenticationFailed("No Kinovi API key was given.", status_code=401)
         self._api_key = api_key.strip()
         self.base_url = (base_url or settings.KINOVI_BASE_URL).rstrip("/")
+        self.dialect = dialect or getattr(settings, "KINOVI_DIALECT", "docs")
         self.connect_timeout = connect_timeout or settings.KINOVI_CONNECT_TIMEOUT
         self.read_timeout = read_timeout or settings.KINOVI_READ_TIMEOUT
         self.retries = max(0, retries)
@@ -137,9 +139,10 @@ class KinoviClient:
     def create_task(self, **inputs) -> str:
         """Returns the task id. Raises a KinoviError subclass, UnknownOutcome when unsure.
 
-        `inputs` are `schema.build_create_body`'s keyword arguments.
+        `inputs` are `schema.build_create_body`'s keyword arguments (the dialect is the
+        client's).
         """
-        body = build_create_body(**inputs)
+        body = build_create_body(dialect=self.dialect, **inputs)
         url = f"{self.base_url}/jobs/createTask"
         for attempt in range(self.retries + 1):
             result = self._send("POST", url, json=body)

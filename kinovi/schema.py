@@ -228,6 +228,60 @@ def field_error(path: str, message: str) -> dict:
     return {"path": path, "message": message}
 
 
+DIALECTS = ("docs", "models")
+DEFAULT_DIALECT = "docs"
+MATERIAL_KINDS = ("image", "video", "audio")
+MAX_MATERIALS = 12
+
+
+def _by_kind(materials: list[dict]) -> dict:
+    """The README dialect's three lists; the order within a kind is kept (it numbers them)."""
+    keys = {"image": "imageUrls", "video": "videoUrls", "audio": "audioUrls"}
+    lists: dict = {}
+    for item in materials:
+        lists.setdefault(keys[item["kind"]], []).append(item["url"])
+    return lists
+
+
+# The one table from the studio's fields to the wire, per dialect: each entry gives the
+# `inputs` keys a value becomes ({} leaves it out). "docs" is the vendor's reference pages
+# (the seed's family); "models" is its model README. Unknown keys are ignored by the vendor,
+# so a wrong name here silently drops a user's choice: both columns are exercised against the
+# sandbox (tests/generations/test_dialects.py). Order matters: in "models" native 4K replaces
+# the tier written just before it.
+WIRE = {
+    "prompt": {
+        "docs": lambda v: {"prompt": v},
+        "models": lambda v: {"prompt": v},
+    },
+    "duration": {
+        "docs": lambda v: {"duration": str(v)},
+        "models": lambda v: {"duration": v},
+    },
+    "aspect_ratio": {
+        "docs": lambda v: {"aspectRatio": v},
+        "models": lambda v: {"aspectRatio": v},
+    },
+    "mode": {
+        "docs": lambda v: {"mode": v},
+        "models": lambda v: {"mode": v},
+    },
+    # Always explicit: without it Kinovi renders (and charges) 1080p.
+    "output_resolution": {
+        "docs": lambda v: {"outputResolution": v},
+        "models": lambda v: {"outputResolution": v},
+    },
+    "upscale_4k": {
+        "docs": lambda v: {"upscaleResolution": "4k"} if v else {},
+        "models": lambda v: {"outputResolution": "4k"} if v else {},
+    },
+    "materials": {
+        "docs": lambda v: {"urls": [item["url"] for item in v]} if v else {},
+        "models": lambda v: _by_kind(v) if v else {},
+    },
+}
+
+
 def validate_create_inputs(
     *,
     model,
@@ -238,6 +292,8 @@ def validate_create_inputs(
     upscale_4k,
     output_resolution=DEFAULT_RESOLUTION,
     callback_url=None,
+    materials=(),
+    dialect=DEFAULT_DIALECT,
 ) -> list[dict]:
     """Every problem with a createTask's inputs as [{path, message}], using the vendor's paths."""
     errors = []
@@ -269,21 +325,59 @@ def validate_create_inputs(
         )
     if mode not in MODES:
         errors.append(field_error("inputs.mode", f"mode must be one of {', '.join(MODES)}."))
-    if output_resolution not in RESOLUTIONS_BY_MODEL.get(model, OutputResolution.values):
-        errors.append(
-            field_error(
-                "inputs.outputResolution",
-                f"outputResolution must be one of "
-                f"{', '.join(RESOLUTIONS_BY_MODEL.get(model, OutputResolution.values))} "
-                f"for {model}.",
-            )
-        )
-    if not isinstance(upscale_4k, bool):
-        errors.append(field_error("inputs.upscaleResolution", "upscale_4k must be true or false."))
+    errors += _resolution_errors(model, output_resolution, upscale_4k, dialect)
+    errors += _material_errors(materials)
     if callback_url is not None:
         parts = urlsplit(callback_url) if isinstance(callback_url, str) else None
         if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
             errors.append(field_error("callBackUrl", "callBackUrl must be an http(s) URL."))
+    return errors
+
+
+def _resolution_errors(model, output_resolution, upscale_4k, dialect) -> list[dict]:
+    errors = []
+    allowed = RESOLUTIONS_BY_MODEL.get(model, OutputResolution.values)
+    if output_resolution not in allowed:
+        errors.append(
+            field_error(
+                "inputs.outputResolution",
+                f"outputResolution must be one of {', '.join(allowed)} for {model}.",
+            )
+        )
+    if not isinstance(upscale_4k, bool):
+        errors.append(field_error("inputs.upscaleResolution", "upscale_4k must be true or false."))
+    elif upscale_4k and dialect == "models" and output_resolution != "1080p":
+        # The README form has no upscale: its "4k" is a native 4K output priced as 1080p plus
+        # the 4K add-on, so anything else would be charged differently than estimated.
+        errors.append(
+            field_error(
+                "inputs.outputResolution",
+                "with the models dialect, 4K is a native 4K output: choose 1080p with it.",
+            )
+        )
+    return errors
+
+
+def _material_errors(materials) -> list[dict]:
+    if not isinstance(materials, list | tuple):
+        return [field_error("inputs.urls", "materials must be a list.")]
+    errors = []
+    if len(materials) > MAX_MATERIALS:
+        errors.append(field_error("inputs.urls", f"at most {MAX_MATERIALS} files in all."))
+    for index, item in enumerate(materials):
+        url = item.get("url") if isinstance(item, dict) else None
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if (
+            parts is None
+            or parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or item.get("kind") not in MATERIAL_KINDS
+        ):
+            errors.append(
+                field_error(
+                    f"inputs.urls[{index}]", "each material needs a kind and an http(s) URL."
+                )
+            )
     return errors
 
 
@@ -297,35 +391,36 @@ def build_create_body(
     upscale_4k: bool,
     output_resolution: str = DEFAULT_RESOLUTION,
     callback_url: str | None = None,
+    materials: list[dict] | tuple = (),
+    dialect: str = DEFAULT_DIALECT,
 ) -> dict:
     """The exact createTask JSON body (also shown to the user in "what will be sent").
 
-    Raises InvalidInput (a ValueError) for anything the vendor would silently default."""
+    `materials` are [{"kind": image|video|audio, "url": ...}] in the order Kinovi numbers them
+    (@image1, @video1, ...); `dialect` picks the column of WIRE. Raises InvalidInput (a
+    ValueError) for anything the vendor would silently default or drop."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, not {dialect!r}.")
+    fields = {
+        "prompt": prompt,
+        "duration": duration,
+        "aspect_ratio": aspect_ratio,
+        "mode": mode,
+        "output_resolution": output_resolution,
+        "upscale_4k": upscale_4k,
+        "materials": list(materials) if isinstance(materials, list | tuple) else materials,
+    }
     errors = validate_create_inputs(
-        model=model,
-        prompt=prompt,
-        duration=duration,
-        aspect_ratio=aspect_ratio,
-        mode=mode,
-        upscale_4k=upscale_4k,
-        output_resolution=output_resolution,
-        callback_url=callback_url,
+        model=model, callback_url=callback_url, dialect=dialect, **fields
     )
     if errors:
         raise InvalidInput("; ".join(e["message"] for e in errors), errors=errors)
     body: dict = {"model": model}
     if callback_url:
         body["callBackUrl"] = callback_url
-    inputs = {
-        "prompt": prompt,
-        "duration": str(duration),
-        "aspectRatio": aspect_ratio,
-        "mode": mode,
-        # Always explicit: without it Kinovi renders (and charges) 1080p.
-        "outputResolution": output_resolution,
-    }
-    if upscale_4k:
-        inputs["upscaleResolution"] = "4k"
+    inputs: dict = {}
+    for name, columns in WIRE.items():
+        inputs.update(columns[dialect](fields[name]))
     body["inputs"] = inputs
     return body
 

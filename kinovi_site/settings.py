@@ -115,6 +115,20 @@ if KINOVI_SANDBOX_DIALECT not in {"docs", "models"}:
     raise ImproperlyConfigured(
         f"KINOVI_SANDBOX_DIALECT must be docs or models, not {KINOVI_SANDBOX_DIALECT!r}."
     )
+# Which of the vendor's two published request forms createTask speaks (kinovi/schema.py WIRE):
+# "docs" (its reference pages: `urls`, string duration, upscaleResolution) or "models" (its
+# model README: imageUrls/videoUrls/audioUrls, integer duration, native 4K).
+KINOVI_DIALECT = env.str("KINOVI_DIALECT", default="docs").strip().lower()
+if KINOVI_DIALECT not in {"docs", "models"}:
+    raise ImproperlyConfigured(f"KINOVI_DIALECT must be docs or models, not {KINOVI_DIALECT!r}.")
+# How long a signed material link (materials/links.py) works: Kinovi fetches a task's files
+# when generating starts, which can be long after createTask if the task waits in its queue.
+MATERIAL_LINK_SECONDS = env_int("MATERIAL_LINK_SECONDS", 24 * 3600, minimum=60)
+# "site": signed links on SITE_URL served by the studio (with Range); "storage": the default
+# storage's own time-limited URL (a presigned GET with django-storages' S3Storage).
+MATERIAL_LINKS = env.str("MATERIAL_LINKS", default="site").strip().lower()
+if MATERIAL_LINKS not in {"site", "storage"}:
+    raise ImproperlyConfigured(f"MATERIAL_LINKS must be site or storage, not {MATERIAL_LINKS!r}.")
 # Multiplies every polling interval and the stall window (tests compress a minute into seconds).
 KINOVI_POLL_TIME_SCALE = env_float("KINOVI_POLL_TIME_SCALE", 1.0)
 # How long one ticker job loops (claiming due polls and submissions every half second) before
@@ -157,6 +171,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "generations",
+    "materials",
     "sandbox",
     "api",
 ]

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("generations.urls")),
     path("", include("api.urls")),
+    path("", include("materials.urls")),
     # Always routed, answering 404 unless KINOVI_SANDBOX is on at request time: a URLconf that
     # read the setting at import would keep whatever it saw first, whatever the setting says now.
     path("sandbox/", include("sandbox.urls")),

@@ -13,21 +13,33 @@ from django.views.decorators.http import require_GET
 
 import kinovi
 from accounts.access import SESSION_KEY, get_for_member, switch_workspace, workspace_required
-from generations import budget, pricing, services
+from generations import budget, inputs, pricing, services
 from generations.forms import MODE_NOTES, MODEL_NOTES, BatchForm, GenerationForm
-from generations.models import MAX_PROMPT_LENGTH, Generation, Model, Price
+from generations.models import (
+    DEFAULT_RESOLUTION,
+    MAX_PROMPT_LENGTH,
+    RESOLUTIONS_BY_MODEL,
+    Generation,
+    Model,
+)
 
 
 def _model_rates() -> list[dict]:
     rates = []
     for value, label in Model.choices:
-        price = Price.objects.current(value)
+        tiers = pricing.tier_rates(value)
+        default = tiers.get(DEFAULT_RESOLUTION)
         rates.append(
             {
                 "value": value,
                 "label": label,
                 "note": MODEL_NOTES.get(value, ""),
-                "per_second": price.credits_per_second if price else None,
+                "per_second": default.credits_per_second if default else None,
+                "tiers": [
+                    {"resolution": r, "per_second": tiers[r].credits_per_second}
+                    for r in RESOLUTIONS_BY_MODEL[value]
+                    if r in tiers
+                ],
             }
         )
     return rates
@@ -40,10 +52,14 @@ def _callback_placeholder() -> str | None:
     return f"{settings.SITE_URL}/hooks/kinovi/<video id>/<secret token>/"
 
 
-def _price(chosen: dict, count: int) -> dict:
+def _price(chosen: dict, count: int, materials: inputs.Selection) -> dict:
     try:
         estimate = pricing.estimate(
-            model=chosen["model"], duration=chosen["duration"], upscale_4k=chosen["upscale_4k"]
+            model=chosen["model"],
+            duration=chosen["duration"],
+            upscale_4k=chosen["upscale_4k"],
+            output_resolution=chosen["output_resolution"],
+            reference_video=materials.has_video,
         )
     except pricing.NoPrice as error:
         return {"price_error": str(error)}
@@ -55,14 +71,19 @@ def _price(chosen: dict, count: int) -> dict:
     }
 
 
-def _body_json(form, chosen: dict) -> str | None:
+def _body_json(form, chosen: dict, materials: inputs.Selection) -> str | None:
     data = getattr(form, "cleaned_data", {})
     prompt = data.get("prompt") or ""
     if data.get("prompt_list"):
         prompt = data["prompt_list"][0]
     try:
         body = kinovi.build_create_body(
-            prompt=prompt, callback_url=_callback_placeholder(), **chosen
+            prompt=prompt,
+            callback_url=_callback_placeholder(),
+            # The links are signed again when the video is sent; these are valid as shown.
+            materials=inputs.urls(materials),
+            dialect=settings.KINOVI_DIALECT,
+            **chosen,
         )
     except (ValueError, kinovi.KinoviError):
         # An empty or too long prompt: the body cannot be built until it is fixed.
@@ -70,11 +91,29 @@ def _body_json(form, chosen: dict) -> str | None:
     return json.dumps(body, indent=2, ensure_ascii=False)
 
 
+def _materials(request, form) -> tuple[inputs.Selection, str | None]:
+    """The files the form attaches, and why they cannot go (None when they can)."""
+    try:
+        selection = inputs.parse(form.data, workspace_id=request.workspace.pk)
+        mode = form.settings_or_defaults()["mode"]
+        inputs.check(selection, mode=mode, workspace_id=request.workspace.pk)
+    except inputs.MaterialsRefused as refused:
+        return inputs.Selection(), str(refused)
+    return selection, None
+
+
 def _preview_context(request, form, *, count: int = 1) -> dict:
     """Price, budget left and the createTask body for whatever the form holds right now."""
     form.is_valid()  # fills cleaned_data for the fields that are valid
     chosen = form.settings_or_defaults()
-    context: dict = {"form": form, "count": count, "chosen": chosen, **_price(chosen, count)}
+    materials, materials_error = _materials(request, form)
+    context: dict = {
+        "form": form,
+        "count": count,
+        "chosen": chosen,
+        "materials_error": materials_error,
+        **_price(chosen, count, materials),
+    }
     figures = budget.status(workspace=request.workspace, membership=request.membership)
     context["budget"] = figures
     # "available" is the tighter of the workspace budget and the member's own cap.
@@ -84,7 +123,10 @@ def _preview_context(request, form, *, count: int = 1) -> dict:
         if context["over_by"] > 0:
             # The very words the submission would be refused with: same limit, same numbers.
             context["refusal"] = budget.refusal_message(figures, context["total_credits"])
-    context["body_json"] = _body_json(form, chosen)
+    context["body_json"] = _body_json(form, chosen, materials)
+    context["unattached"] = inputs.unattached_names(
+        form.data.get("prompt") or "", materials, mode=chosen["mode"]
+    )
     return context
 
 
@@ -99,6 +141,10 @@ def _page_context(form) -> dict:
 
 def _submit_form(request, form):
     data = form.cleaned_data
+    try:
+        materials = inputs.parse(request.POST, workspace_id=request.workspace.pk)
+    except inputs.MaterialsRefused as refused:
+        raise services.SubmissionRefused(str(refused)) from None
     return services.submit(
         membership=request.membership,
         api_key=data["api_key"],
@@ -108,7 +154,9 @@ def _submit_form(request, form):
         aspect_ratio=data["aspect_ratio"],
         mode=data["mode"],
         upscale_4k=data["upscale_4k"],
+        output_resolution=data["output_resolution"],
         parent=_parent_from(request),
+        materials=materials,
     )
 
 
@@ -131,9 +179,11 @@ def _remix_form(request):
         # A teammate's video from another workspace: remix it there, with its keys.
         switch_workspace(request, remix_of.workspace_id)
         messages.info(request, f"Now working in {remix_of.workspace.name}.")
-    return GenerationForm(
-        initial=GenerationForm.initial_from(remix_of), workspace=request.workspace
-    ), remix_of
+    initial = GenerationForm.initial_from(remix_of)
+    if request.GET.get("first_frame"):
+        # "Continue this shot": the new video starts from the named frame.
+        initial["mode"] = "keyframe"
+    return GenerationForm(initial=initial, workspace=request.workspace), remix_of
 
 
 @workspace_required("can_generate")
@@ -154,7 +204,7 @@ def new_video(request):
     context = _page_context(form)
     context["remix_of"] = remix_of
     context["sandbox"] = settings.KINOVI_SANDBOX
-    context.update(_preview_context(request, _bound_for_preview(form)))
+    context.update(_preview_context(request, _bound_for_preview(form, request.GET)))
     context["form"] = form
     return render(request, "generations/new.html", context)
 
@@ -170,11 +220,13 @@ def _parent_from(request):
         return None
 
 
-def _bound_for_preview(form):
-    """The live preview needs a bound form; on first load bind the initial values."""
+def _bound_for_preview(form, query=None):
+    """The live preview needs a bound form; on first load bind the initial values (and the
+    materials a link names, e.g. "Continue this shot"'s first frame)."""
     if form.is_bound:
         return form
-    data = {}
+    data = {name: query[name] for name in ("first_frame", "last_frame") if query and name in query}
+
     for name, field in form.fields.items():
         value = form.initial.get(name, field.initial)
         if value is None or value is False:
@@ -220,6 +272,7 @@ def batch(request):
                     aspect_ratio=data["aspect_ratio"],
                     mode=data["mode"],
                     upscale_4k=data["upscale_4k"],
+                    output_resolution=data["output_resolution"],
                 )
             except services.SubmissionRefused as error:
                 form.add_error(None, str(error))

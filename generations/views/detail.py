@@ -60,6 +60,8 @@ def detail(request, public_id):
         "now": timezone.now(),
         "refresh": _refresh(generation),
         "actions": generation.actions_for(request.membership),
+        "chain": generation.shot_chain(),
+        "continued_by": list(generation.children.order_by("created_at")),
     }
     return render(request, "generations/detail.html", context)
 

@@ -332,8 +332,10 @@ def test_a_delivery_shows_raw_body_and_headers_and_can_be_processed_again(
 def price_form(**overrides):
     data = {
         "model": "seedance2-fast",
+        "output_resolution": "720p",
         "credits_per_second": "30",
         "upscale_4k_credits_per_second": "28",
+        "reference_video_credits_per_second": "6",
         "dollars_per_credit": "0.005",
         "valid_from_0": (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%d"),
         "valid_from_1": "00:00:00",
@@ -377,7 +379,7 @@ def test_a_price_in_effect_cannot_be_edited_or_deleted_but_a_future_one_can(
     world, superuser, login_as
 ):
     client = login_as(superuser)
-    old = Price.objects.filter(valid_from__lte=timezone.now()).first()
+    old = Price.objects.filter(valid_from__lte=timezone.now(), output_resolution="720p").first()
     url = reverse("admin:generations_price_change", args=[old.pk])
     assert client.post(url, price_form(credits_per_second="1")).status_code == 403
     delete = reverse("admin:generations_price_delete", args=[old.pk])

@@ -158,7 +158,8 @@ def test_the_dashboard_end_to_end(
     duration, width, height = video.evaluate("v => [v.duration, v.videoWidth, v.videoHeight]")
     first.refresh_from_db()
     assert abs(duration - 4) < 0.35, duration
-    assert (width, height) == (first.width, first.height) == (720, 1280)  # 9:16 at 720p
+    # 9:16 at 720p, the resolution every createTask names unless chosen otherwise.
+    assert (width, height) == (first.width, first.height) == (720, 1280)
     assert video.get_attribute("poster") == first.last_frame_url
     expect(card.locator("a:has-text('Download')")).to_have_attribute("href", first.video_url)
     # A finished card stops asking.

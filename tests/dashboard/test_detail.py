@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from generations.models import CreditEntry
 
-DETAIL_QUERIES = 11
+DETAIL_QUERIES = 13  # + the shots continuing it and the files it was made from
 
 pytestmark = pytest.mark.django_db
 

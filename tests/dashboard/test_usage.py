@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from generations.models import CreditEntry
 
-USAGE_QUERIES = 13
+USAGE_QUERIES = 14  # one more since the split by resolution
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +78,20 @@ def test_it_works(login_as, cast, team, march):
     assert "340 credits" in html and "$1.70" in html
     assert "34% used" in html  # the budget: 340 of 1000 (this month's generations)
     assert reverse("workspace_budget") in html  # owners can go and change it
+
+
+def test_it_splits_by_resolution(login_as, cast, team, march):
+    from generations.models import Generation
+
+    Generation.objects.filter(model="seedance2-fast").update(output_resolution="480p")
+    with time_machine.travel(NOW, tick=False):
+        response = login_as(cast["alice"], team).get(reverse("usage"))
+    rows = response.context["per_resolution"]
+    assert {r["generation__output_resolution"]: r["credits"] for r in rows} == {
+        "720p": 200,
+        "480p": 140,
+    }
+    assert 'id="per-resolution"' in response.content.decode()
 
 
 def test_another_month(login_as, cast, team, march):

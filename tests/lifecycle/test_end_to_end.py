@@ -17,7 +17,7 @@ def assert_successful(done, *, last_source: str) -> None:
     assert set(seen[3:-1]) <= {"generating"}
     assert history(done)[-1][2] == last_source
     assert done.task_id.startswith("task_")
-    # 720p, the resolution the studio asks for by default, at the seed's 40 credits a second.
+    # 720p: the resolution every createTask names unless chosen otherwise.
     assert (done.width, done.height, done.credits_used) == (1280, 720, 200)
     assert done.video_url and done.last_frame_url and done.seed is not None
     assert done.completed_at is not None

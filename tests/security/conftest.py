@@ -74,7 +74,9 @@ def world(fast_passwords, offline_kinovi, cast, team, make_user, canary):
         state=Delivery.State.FAILED,
         attempts=8,
     )
+    material = _material(team)
     return {
+        "material": material,
         "api_delivery": api_delivery,
         "team": team,
         "key": key,
@@ -87,9 +89,33 @@ def world(fast_passwords, offline_kinovi, cast, team, make_user, canary):
     }
 
 
+def _material(team):
+    """A material of workspace A with a real (tiny) file and thumbnail."""
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    from materials.models import Material
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "#d62828").save(out, "JPEG")
+    material = Material(
+        workspace=team, name="secret-plan.jpg", kind="image", format="jpeg", sha256="a" * 64
+    )
+    material.bytes = len(out.getvalue())
+    material.file.save("x", ContentFile(out.getvalue()), save=False)
+    material.thumbnail.save("t", ContentFile(out.getvalue()), save=False)
+    material.save()
+    return material
+
+
 def snapshot() -> dict:
     """Every row an attacker could want to change, in a comparable form."""
+    from materials.models import Material
+
     return {
+        "materials": list(Material.objects.order_by("pk").values_list("pk", "workspace_id")),
         "users": list(
             User.objects.order_by("pk").values_list(
                 "pk", "email", "name", "password", "is_active", "email_on_finish"

@@ -60,6 +60,17 @@ def _key(w):
     return {"key_id": w["key"].pk}
 
 
+def _material(w):
+    return {"public_id": w["material"].public_id}
+
+
+def _signed(w):
+    from materials import links
+
+    token, name = links.link_for(w["material"]).rsplit("/", 2)[-2:]
+    return {"token": token, "name": name}
+
+
 def _video(w):
     return {
         "prompt": "A paper boat on a rain-soaked street, slow tracking shot",
@@ -155,6 +166,14 @@ ROUTES: dict[str, Route] = {
     "generation_cancel": Route(post=GENERATORS, ids=_gen),
     "generation_hide": Route(post=GENERATORS, ids=_gen),
     "generation_unhide": Route(post=GENERATORS, ids=_gen),
+    # The materials library: everyone looks, generators add and delete.
+    "materials": Route(get=EVERYONE),
+    "material_upload": Route(post=GENERATORS),
+    "material_delete": Route(post=GENERATORS, ids=_material),
+    "material_thumbnail": Route(get=EVERYONE, ids=_material),
+    "generation_continue": Route(post=GENERATORS, ids=_gen),
+    # A signed link is the credential (Kinovi holds no session): whoever has it gets the file.
+    "material_file": Route(anonymous="public", get=EVERYONE, ids=_signed, stranger=200),
     # Kinovi's callback: no session counts; without the generation's token it is a 404.
     "kinovi-webhook": Route(
         anonymous="404",
