@@ -94,6 +94,7 @@ document.addEventListener("submit", (event) => {
     form.requestSubmit();
   }, { once: true });
   dialog.showModal();
+});
 
 // The fast model has no 1080p: its radio is disabled while fast is chosen (the server refuses
 // it anyway); a 1080p choice moves to 720p so the live price stays truthful.
