@@ -15,7 +15,16 @@ from generations.models import CreditEntry, Generation, Status
 from generations.views import detail as detail_views
 
 ROOT = Path(settings.BASE_DIR)
-APPS = ["accounts", "generations", "kinovi", "kinovi_site", "sandbox", "mediakit", "api", "materials"]
+APPS = [
+    "accounts",
+    "generations",
+    "kinovi",
+    "kinovi_site",
+    "sandbox",
+    "mediakit",
+    "api",
+    "materials",
+]
 
 
 def _functions():
