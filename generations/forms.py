@@ -199,12 +199,7 @@ class GenerationForm(VideoSettingsForm):
         """A remix starts from another generation's parameters."""
         return {
             "prompt": generation.prompt,
-            "model": generation.model,
-            "duration": generation.duration,
-            "aspect_ratio": generation.aspect_ratio,
-            "mode": generation.mode,
-            "upscale_4k": generation.upscale_4k,
-            "output_resolution": generation.output_resolution,
+            **generation.video_settings(),
             "api_key": generation.api_key_id,
         }
 

@@ -62,6 +62,10 @@ RESERVED_STATUSES = frozenset({S.WAITING, S.GENERATING, S.SUCCESS, S.FAIL, S.UNK
 # Ended without a charge (a failure is refunded in full).
 UNCHARGED_STATUSES = frozenset({S.FAIL, S.REJECTED, S.CANCELED})
 
+# The settings of a video besides its prompt and materials: the form's fields, the service's
+# parameters, the createTask inputs; a retry or a remix copies exactly these.
+VIDEO_SETTINGS = ("model", "duration", "aspect_ratio", "mode", "upscale_4k", "output_resolution")
+
 VIEWER_REFUSAL = "Viewers can look but not generate. Ask an owner or admin for the member role."
 UNKNOWN_WITHOUT_TASK = (
     "Kinovi never answered the request that creates this video, so we do not know its task id "
@@ -337,6 +341,10 @@ class Generation(models.Model):
                 break
             chain.insert(0, parent)
         return chain
+
+    def video_settings(self) -> dict:
+        """Everything about the video but its prompt and materials, as services.submit takes it."""
+        return {name: getattr(self, name) for name in VIDEO_SETTINGS}
 
     def actions_for(self, membership) -> dict[str, bool]:
         """What the pages offer this member, from the same predicates the services enforce."""

@@ -269,13 +269,8 @@ def retry(*, generation: Generation, membership: Membership) -> Generation:
         return submit(
             membership=membership,
             api_key=key,
-            model=generation.model,
             prompt=generation.prompt,
-            duration=generation.duration,
-            aspect_ratio=generation.aspect_ratio,
-            mode=generation.mode,
-            upscale_4k=generation.upscale_4k,
-            output_resolution=generation.output_resolution,
+            **generation.video_settings(),
             parent=generation,
             materials=inputs.attached(generation),
         )

@@ -46,13 +46,8 @@ def submit_generation(generation_id: int) -> str:
     try:
         with vendor.client_for(secret) as client:
             task_id = client.create_task(
-                model=generation.model,
                 prompt=generation.prompt,
-                duration=generation.duration,
-                aspect_ratio=generation.aspect_ratio,
-                mode=generation.mode,
-                upscale_4k=generation.upscale_4k,
-                output_resolution=generation.output_resolution,
+                **generation.video_settings(),
                 materials=materials,
                 callback_url=callback_url,
             )

@@ -19,6 +19,7 @@ from generations.models import (
     DEFAULT_RESOLUTION,
     MAX_PROMPT_LENGTH,
     RESOLUTIONS_BY_MODEL,
+    VIDEO_SETTINGS,
     Generation,
     Model,
 )
@@ -148,13 +149,8 @@ def _submit_form(request, form):
     return services.submit(
         membership=request.membership,
         api_key=data["api_key"],
-        model=data["model"],
         prompt=data["prompt"],
-        duration=data["duration"],
-        aspect_ratio=data["aspect_ratio"],
-        mode=data["mode"],
-        upscale_4k=data["upscale_4k"],
-        output_resolution=data["output_resolution"],
+        **{name: data[name] for name in VIDEO_SETTINGS},
         parent=_parent_from(request),
         materials=materials,
     )
@@ -267,12 +263,7 @@ def batch(request):
                     membership=request.membership,
                     api_key=data["api_key"],
                     prompts=data["prompt_list"],
-                    model=data["model"],
-                    duration=data["duration"],
-                    aspect_ratio=data["aspect_ratio"],
-                    mode=data["mode"],
-                    upscale_4k=data["upscale_4k"],
-                    output_resolution=data["output_resolution"],
+                    **{name: data[name] for name in VIDEO_SETTINGS},
                 )
             except services.SubmissionRefused as error:
                 form.add_error(None, str(error))
