@@ -1,11 +1,10 @@
 """The materials pages: the library (members add and delete, viewers look), thumbnails for the
 picker, and the signed links Kinovi downloads from (with HTTP Range)."""
 
-import re
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,8 +15,7 @@ from accounts.access import get_for_member, workspace_required
 from generations.models import Generation
 from materials import links, rules, services
 from materials.models import Material
-
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+from mediakit.http import ranged_response
 
 
 @require_GET
@@ -108,45 +106,10 @@ def signed_file(request, token, name):
         size = material.file.size
     except FileNotFoundError:  # lost from storage: Kinovi is told as for any unknown link
         raise Http404 from None
-    wanted = _byte_range(request.headers.get("Range", ""), size)
-    if wanted == "unsatisfiable":
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return response
-    handle = material.file.open("rb")
-    if wanted is None:
-        response = FileResponse(handle, content_type=material.content_type)
-    else:
-        start, end = wanted
-        handle.seek(start)
-        response = HttpResponse(
-            handle.read(end - start + 1), status=206, content_type=material.content_type
-        )
-        handle.close()
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    response["Accept-Ranges"] = "bytes"
+    response = ranged_response(request, material.file.open("rb"), size, material.content_type)
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response
-
-
-def _byte_range(header: str, size: int):
-    """(start, end) of a single `bytes=` range, None for the whole file (no or an unreadable
-    header, as RFC 9110 allows ignoring it), or "unsatisfiable"."""
-    match = RANGE.match(header.strip())
-    if not match or (not match.group(1) and not match.group(2)):
-        return None
-    first, last = match.groups()
-    if not first:  # the last N bytes
-        length = int(last)
-        if length == 0:
-            return "unsatisfiable"
-        return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
-        return "unsatisfiable"
-    return start, end
 
 
 @require_POST

@@ -5,19 +5,18 @@ sandbox accounts and never touch a workspace, so `accounts.access` does not appl
 """
 
 import json
-import re
 
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from mediakit.http import ranged_response
 from sandbox import services
 from sandbox.media import RenderFailed, ensure_rendered
 from sandbox.models import SandboxTask
 
 MAX_BODY_BYTES = 64 * 1024
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def _error(exc: services.SandboxError) -> JsonResponse:
@@ -91,29 +90,7 @@ def _media(request, task_id: str, which: str, content_type: str):
 
 def _ranged_file(request, path, content_type: str) -> HttpResponse:
     """The file, honouring one `Range: bytes=a-b` so browsers can seek in the video."""
-    size = path.stat().st_size
-    match = _RANGE.match(request.headers.get("Range", "").strip())
-    if not match or match.groups() == ("", ""):
-        response = FileResponse(path.open("rb"), content_type=content_type)
-        response["Accept-Ranges"] = "bytes"
-        return response
-    first, last = match.groups()
-    if first == "":  # a suffix range: the last N bytes
-        start, end = max(0, size - int(last)), size - 1
-    else:
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
-    if start >= size or start > end:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return response
-    with path.open("rb") as handle:
-        handle.seek(start)
-        chunk = handle.read(end - start + 1)
-    response = HttpResponse(chunk, status=206, content_type=content_type)
-    response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    response["Accept-Ranges"] = "bytes"
-    return response
+    return ranged_response(request, path.open("rb"), path.stat().st_size, content_type)
 
 
 @require_GET

@@ -4,23 +4,9 @@ detail page, with the estimate struck through), and hidden videos found again.""
 import pytest
 from django.urls import reverse
 
-from generations.models import CreditEntry
+from tests.dashboard.test_detail import _ledger
 
 pytestmark = pytest.mark.django_db
-
-
-def _ledger(generation, *rows):
-    for kind, credits in rows:
-        CreditEntry.objects.create(
-            generation=generation,
-            workspace=generation.workspace,
-            user=generation.creator,
-            api_key=generation.api_key,
-            model=generation.model,
-            kind=kind,
-            credits=credits,
-            dollars_per_credit=generation.dollars_per_credit,
-        )
 
 
 @pytest.mark.parametrize(
