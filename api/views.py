@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from api import idempotency, listing, ratelimit, tokens, vendor, webhooks
 from api.models import Callback, Scope
 from api.openapi import document
-from generations import budget, pricing, services
+from generations import services
 from generations.forms import usable_keys
 from generations.models import Generation
 
@@ -155,18 +155,11 @@ def _choose_key(request, caller: tokens.Caller):
     return key
 
 
-def _refusal(caller: tokens.Caller, params: vendor.CreateRequest, exc) -> ApiError:
+def _refusal(exc: services.SubmissionRefused) -> ApiError:
     """402 when the budget is what refused (with required and available), else 400."""
-    try:
-        cost = pricing.estimate(
-            model=params.model, duration=params.duration, upscale_4k=params.upscale_4k
-        ).credits
-    except pricing.NoPrice:
-        cost = None
-    status = budget.status(workspace=caller.membership.workspace, membership=caller.membership)
-    available = status["available"]
-    if cost is not None and available is not None and cost > available:
-        return ApiError(402, exc.message, required=cost, available=available)
+    if exc.over_budget is not None:
+        over = exc.over_budget
+        return ApiError(402, exc.message, required=over.required, available=over.available)
     return ApiError(400, exc.message, errors=[{"path": "", "message": exc.message}])
 
 
@@ -194,7 +187,7 @@ def _queue(caller: tokens.Caller, api_key, params: vendor.CreateRequest) -> Gene
             upscale_4k=params.upscale_4k,
         )
     except services.SubmissionRefused as exc:
-        raise _refusal(caller, params, exc) from None
+        raise _refusal(exc) from None
 
 
 @endpoint("POST", Scope.GENERATE)

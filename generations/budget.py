@@ -12,7 +12,6 @@ all read `month_ledger` and `spent`, so they agree about every month.
 import calendar
 import datetime
 import logging
-from dataclasses import dataclass
 from types import EllipsisType
 
 from django.conf import settings
@@ -156,14 +155,15 @@ def binding_limit(figures: dict) -> str | None:
     return "budget" if figures["available"] == figures["remaining"] else "cap"
 
 
-@dataclass(frozen=True)
 class OverBudget(Exception):
-    """A cost the month's limits refuse; `message` names the limit that applies."""
+    """A cost the month's limits refuse: `message` names the limit that applies, `required`
+    and `available` are its numbers (the API answers them in its 402)."""
 
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
+    def __init__(self, message: str, *, required: int, available: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.required = required
+        self.available = available
 
 
 def check(*, workspace: Workspace, membership: Membership, cost: int) -> None:
@@ -172,7 +172,7 @@ def check(*, workspace: Workspace, membership: Membership, cost: int) -> None:
     figures = status(workspace=workspace, membership=membership)
     if figures["available"] is None or cost <= figures["available"]:
         return
-    raise OverBudget(refusal_message(figures, cost))
+    raise OverBudget(refusal_message(figures, cost), required=cost, available=figures["available"])
 
 
 def refusal_message(figures: dict, cost: int) -> str:

@@ -41,11 +41,13 @@ MAX_BATCH = 20
 
 
 class SubmissionRefused(Exception):
-    """A submission that was not accepted; `message` says why, for the user."""
+    """A submission that was not accepted; `message` says why, for the user. A refusal by the
+    budget also carries what the submission needed and what was left (`over_budget`)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, over_budget: budget.OverBudget | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.over_budget = over_budget
 
 
 class ActionRefused(Exception):
@@ -209,7 +211,7 @@ def _queue(
                 workspace=workspace, membership=membership, cost=estimate.credits * len(prompts)
             )
         except budget.OverBudget as refused:
-            raise SubmissionRefused(refused.message) from None
+            raise SubmissionRefused(refused.message, over_budget=refused) from None
         now = timezone.now()
         generations = Generation.objects.bulk_create(
             [
